@@ -1,0 +1,330 @@
+/* qomni — CPU kernels. */
+#include "ops-cpu.h"
+#include "quant.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+/* Dot kernels keep 16 independent partial sums so GCC vectorizes them without
+ * -ffast-math; target_clones picks AVX2+FMA at run time where the CPU has it. */
+#define QOMNI_SIMD_CLONES __attribute__ ((target_clones ("arch=x86-64-v3", "default")))
+
+QOMNI_SIMD_CLONES static float
+dot_f32 (const float *restrict w, const float *restrict x, int64_t k)
+{
+  float acc[16] = { 0 };
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16)
+    for (int j = 0; j < 16; j++)
+      acc[j] += w[i + j] * x[i + j];
+  float s = 0.0f;
+  for (; i < k; i++)
+    s += w[i] * x[i];
+  for (int j = 0; j < 16; j++)
+    s += acc[j];
+  return s;
+}
+
+QOMNI_SIMD_CLONES static float
+dot_bf16 (const uint16_t *restrict w, const float *restrict x, int64_t k)
+{
+  float acc[16] = { 0 };
+  int64_t i = 0;
+  for (; i + 16 <= k; i += 16)
+    for (int j = 0; j < 16; j++) {
+      union { uint32_t u; float f; } c = { .u = (uint32_t) w[i + j] << 16 };
+      acc[j] += c.f * x[i + j];
+    }
+  float s = 0.0f;
+  for (; i < k; i++)
+    s += qomni_bf16_to_f32 (w[i]) * x[i];
+  for (int j = 0; j < 16; j++)
+    s += acc[j];
+  return s;
+}
+
+static float
+dot_f16 (const uint16_t *w, const float *x, int64_t k)
+{
+  float buf[256];
+  float s = 0.0f;
+  for (int64_t i = 0; i < k; i += 256) {
+    int64_t len = MIN (256, k - i);
+    for (int64_t j = 0; j < len; j++)
+      buf[j] = qomni_f16_to_f32 (w[i + j]);
+    s += dot_f32 (buf, x + i, len);
+  }
+  return s;
+}
+
+QOMNI_SIMD_CLONES static float
+dot_q8_0 (const QomniBlockQ8_0 *restrict b, const float *restrict x, int64_t k)
+{
+  float s = 0.0f;
+  for (int64_t blk = 0; blk < k / QOMNI_QK8_0; blk++) {
+    float acc = 0.0f;
+    const float *xb = x + blk * QOMNI_QK8_0;
+    for (int j = 0; j < QOMNI_QK8_0; j++)
+      acc += (float) b[blk].qs[j] * xb[j];
+    s += acc * qomni_f16_to_f32 (b[blk].d);
+  }
+  return s;
+}
+
+QOMNI_SIMD_CLONES static float
+dot_q4_0 (const QomniBlockQ4_0 *restrict b, const float *restrict x, int64_t k)
+{
+  float s = 0.0f;
+  for (int64_t blk = 0; blk < k / QOMNI_QK4_0; blk++) {
+    float acc = 0.0f;
+    const float *xb = x + blk * QOMNI_QK4_0;
+    for (int j = 0; j < QOMNI_QK4_0 / 2; j++) {
+      acc += (float) ((b[blk].qs[j] & 0x0f) - 8) * xb[j];
+      acc += (float) ((b[blk].qs[j] >> 4) - 8) * xb[j + QOMNI_QK4_0 / 2];
+    }
+    s += acc * qomni_f16_to_f32 (b[blk].d);
+  }
+  return s;
+}
+
+float
+qomni_cpu_dot_row (QomniDType dtype, const void *w_row, const float *x, int64_t k)
+{
+  switch (dtype) {
+    case QOMNI_DTYPE_F32:  return dot_f32 (w_row, x, k);
+    case QOMNI_DTYPE_BF16: return dot_bf16 (w_row, x, k);
+    case QOMNI_DTYPE_F16:  return dot_f16 (w_row, x, k);
+    case QOMNI_DTYPE_Q8_0: return dot_q8_0 (w_row, x, k);
+    case QOMNI_DTYPE_Q4_0: return dot_q4_0 (w_row, x, k);
+    default: g_assert_not_reached ();
+  }
+  return 0.0f;
+}
+
+float *
+qomni_tensor_to_f32_alloc (const QomniTensor *t)
+{
+  int64_t n = qomni_tensor_nelements (t);
+  float *out = g_new (float, MAX (n, 1));
+  qomni_to_f32 (t->dtype, t->data, out, n);
+  return out;
+}
+
+void
+qomni_weight_row_f32 (const QomniTensor *w, int64_t row, float *dst)
+{
+  int64_t cols = w->shape[w->ndim - 1];
+  size_t row_bytes = qomni_dtype_nbytes (w->dtype, cols);
+  qomni_to_f32 (w->dtype, (const guint8 *) w->data + (size_t) row * row_bytes, dst, cols);
+}
+
+int
+qomni_cpu_threads (void)
+{
+  return omp_get_max_threads ();
+}
+
+void
+qomni_cpu_linear (float *y, const float *x, int n, const QomniTensor *w, const float *bias)
+{
+  g_assert (w->ndim == 2);
+  const int64_t out = w->shape[0], in = w->shape[1];
+  const size_t row_bytes = qomni_dtype_nbytes (w->dtype, in);
+  const guint8 *base = w->data;
+  /* Each weight row is read once and used for all n activation rows. Only parallelize
+   * when there is enough work to pay for waking the threads. */
+  const gboolean par = (double) out * (double) in * n > 32768.0;
+  if (n == 1 || w->dtype == QOMNI_DTYPE_F32 || w->dtype == QOMNI_DTYPE_BF16) {
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t o = 0; o < out; o++) {
+      const void *row = base + (size_t) o * row_bytes;
+      float b = bias ? bias[o] : 0.0f;
+      for (int r = 0; r < n; r++)
+        y[(int64_t) r * out + o] = qomni_cpu_dot_row (w->dtype, row, x + (int64_t) r * in, in) + b;
+    }
+  } else {
+    /* Formats slower to decode than to multiply: decode each row once to f32. */
+#pragma omp parallel if (par)
+    {
+      float *tmp = g_new (float, in);
+#pragma omp for schedule(static)
+      for (int64_t o = 0; o < out; o++) {
+        qomni_to_f32 (w->dtype, base + (size_t) o * row_bytes, tmp, in);
+        float b = bias ? bias[o] : 0.0f;
+        for (int r = 0; r < n; r++)
+          y[(int64_t) r * out + o] = dot_f32 (tmp, x + (int64_t) r * in, in) + b;
+      }
+      g_free (tmp);
+    }
+  }
+}
+
+void
+qomni_cpu_rmsnorm (float *y, const float *x, int n, int dim, const float *w, float eps)
+{
+  for (int r = 0; r < n; r++) {
+    const float *xr = x + (int64_t) r * dim;
+    float *yr = y + (int64_t) r * dim;
+    double ss = 0.0;
+    for (int i = 0; i < dim; i++)
+      ss += (double) xr[i] * xr[i];
+    float inv = 1.0f / sqrtf ((float) (ss / dim) + eps);
+    for (int i = 0; i < dim; i++)
+      yr[i] = xr[i] * inv * (w ? w[i] : 1.0f);
+  }
+}
+
+void
+qomni_cpu_layernorm (float *y, const float *x, int n, int dim, const float *w, const float *b,
+                     float eps)
+{
+  for (int r = 0; r < n; r++) {
+    const float *xr = x + (int64_t) r * dim;
+    float *yr = y + (int64_t) r * dim;
+    double mean = 0.0, var = 0.0;
+    for (int i = 0; i < dim; i++)
+      mean += xr[i];
+    mean /= dim;
+    for (int i = 0; i < dim; i++)
+      var += (xr[i] - mean) * (xr[i] - mean);
+    var /= dim;
+    float inv = 1.0f / sqrtf ((float) var + eps);
+    for (int i = 0; i < dim; i++)
+      yr[i] = ((float) (xr[i] - mean)) * inv * (w ? w[i] : 1.0f) + (b ? b[i] : 0.0f);
+  }
+}
+
+void
+qomni_cpu_silu_mul (float *gate, const float *up, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++)
+    gate[i] = gate[i] / (1.0f + expf (-gate[i])) * up[i];
+}
+
+void
+qomni_cpu_silu (float *x, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++)
+    x[i] = x[i] / (1.0f + expf (-x[i]));
+}
+
+void
+qomni_cpu_gelu (float *x, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++)
+    x[i] = 0.5f * x[i] * (1.0f + erff (x[i] * (float) M_SQRT1_2));
+}
+
+void
+qomni_cpu_gelu_tanh (float *x, int64_t n)
+{
+  const float k = 0.7978845608028654f; /* sqrt(2/pi) */
+  for (int64_t i = 0; i < n; i++)
+    x[i] = 0.5f * x[i] * (1.0f + tanhf (k * (x[i] + 0.044715f * x[i] * x[i] * x[i])));
+}
+
+void
+qomni_cpu_softmax (float *x, int n)
+{
+  float max = -INFINITY;
+  for (int i = 0; i < n; i++)
+    max = fmaxf (max, x[i]);
+  double sum = 0.0;
+  for (int i = 0; i < n; i++) {
+    x[i] = expf (x[i] - max);
+    sum += x[i];
+  }
+  float inv = (float) (1.0 / sum);
+  for (int i = 0; i < n; i++)
+    x[i] *= inv;
+}
+
+void
+qomni_cpu_add (float *y, const float *x, int64_t n)
+{
+  for (int64_t i = 0; i < n; i++)
+    y[i] += x[i];
+}
+
+void
+qomni_cpu_rope (float *x, int n, int heads, int hd, const float *cos_t, const float *sin_t)
+{
+  const int half = hd / 2;
+  for (int r = 0; r < n; r++) {
+    const float *c = cos_t + (int64_t) r * half, *s = sin_t + (int64_t) r * half;
+    for (int h = 0; h < heads; h++) {
+      float *v = x + ((int64_t) r * heads + h) * hd;
+      for (int i = 0; i < half; i++) {
+        float a = v[i], b = v[i + half];
+        v[i] = a * c[i] - b * s[i];
+        v[i + half] = b * c[i] + a * s[i];
+      }
+    }
+  }
+}
+
+void
+qomni_cpu_attention (float *out, const float *q, const float *k, const float *v, int n, int m,
+                     int nh, int nkv, int hd, int kv_stride, int q_pos0, gboolean causal,
+                     int window)
+{
+  const int rep = nh / nkv;
+  const float scale = 1.0f / sqrtf ((float) hd);
+  const gboolean par = (double) n * nh * m * hd > 65536.0;
+#pragma omp parallel if (par)
+  {
+    float *scores = g_new (float, MAX (m, 1));
+#pragma omp for collapse(2) schedule(static)
+    for (int r = 0; r < n; r++) {
+      for (int h = 0; h < nh; h++) {
+        const int pos = q_pos0 + r;
+        int lo = 0, hi = m;  /* visible keys [lo, hi) */
+        if (causal)
+          hi = MIN (m, pos + 1);
+        if (window > 0)
+          lo = MAX (0, pos - window + 1);
+        const float *qr = q + ((int64_t) r * nh + h) * hd;
+        const int kvh = h / rep;
+        float *o = out + ((int64_t) r * nh + h) * hd;
+        memset (o, 0, sizeof (float) * hd);
+        if (hi <= lo)
+          continue;
+        float max = -INFINITY;
+        for (int j = lo; j < hi; j++) {
+          scores[j] = dot_f32 (qr, k + (int64_t) j * kv_stride + (int64_t) kvh * hd, hd) * scale;
+          max = fmaxf (max, scores[j]);
+        }
+        double sum = 0.0;
+        for (int j = lo; j < hi; j++) {
+          scores[j] = expf (scores[j] - max);
+          sum += scores[j];
+        }
+        const float inv = (float) (1.0 / sum);
+        for (int j = lo; j < hi; j++) {
+          const float p = scores[j] * inv;
+          const float *vr = v + (int64_t) j * kv_stride + (int64_t) kvh * hd;
+          for (int d = 0; d < hd; d++)
+            o[d] += p * vr[d];
+        }
+      }
+    }
+    g_free (scores);
+  }
+}
+
+void
+qomni_cpu_topk (const float *x, int n, int k, int *idx)
+{
+  for (int j = 0; j < k; j++) {
+    int best = -1;
+    for (int i = 0; i < n; i++) {
+      gboolean taken = FALSE;
+      for (int t = 0; t < j && !taken; t++)
+        taken = idx[t] == i;
+      if (!taken && (best < 0 || x[i] > x[best]))
+        best = i;
+    }
+    idx[j] = best;
+  }
+}

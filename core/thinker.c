@@ -1,0 +1,184 @@
+/* qomni — the thinker on the CPU. */
+#include "thinker.h"
+#include "error.h"
+#include "ops-cpu.h"
+
+#include <string.h>
+
+struct _QomniThinker {
+  const QomniConfig *cfg;
+  QomniDecoder *dec;
+  const QomniTensor *embed;    /* [V, H] */
+  const QomniTensor *lm_head;  /* [V, H] */
+  int H, V;
+  int next_pos;                /* the position the next token gets (1 + largest so far) */
+  QomniLayerHook hook;
+  gpointer hook_user;
+  float *row;                  /* [H] scratch for decode */
+};
+
+QomniThinker *
+qomni_thinker_new (const QomniWeights *w, const QomniConfig *cfg, int max_ctx, GError **error)
+{
+  const QomniTextConfig *tc = &cfg->thinker.text;
+  QomniThinker *t = g_new0 (QomniThinker, 1);
+  t->cfg = cfg;
+  t->H = tc->hidden_size;
+  t->V = tc->vocab_size;
+  t->embed = qomni_weights_get (w, error, 2, (int64_t[]) { t->V, t->H },
+                                "thinker.model.embed_tokens.weight");
+  if (!t->embed)
+    goto fail;
+  t->lm_head = tc->tie_word_embeddings && !qomni_weights_find (w, "thinker.lm_head.weight")
+                   ? t->embed
+                   : qomni_weights_get (w, error, 2, (int64_t[]) { t->V, t->H },
+                                        "thinker.lm_head.weight");
+  if (!t->lm_head)
+    goto fail;
+  /* Prompts run in slices of 512 rows: big enough to reuse each weight row many times,
+   * small enough that the scratch stays a few MB even at full width. */
+  t->dec = qomni_decoder_new (w, tc, "thinker.model", max_ctx, MIN (512, max_ctx), error);
+  if (!t->dec)
+    goto fail;
+  t->row = g_new (float, t->H);
+  return t;
+fail:
+  qomni_thinker_free (t);
+  return NULL;
+}
+
+void
+qomni_thinker_free (QomniThinker *t)
+{
+  if (!t)
+    return;
+  qomni_decoder_free (t->dec);
+  g_free (t->row);
+  g_free (t);
+}
+
+int qomni_thinker_hidden_size (const QomniThinker *t) { return t->H; }
+int qomni_thinker_vocab_size (const QomniThinker *t) { return t->V; }
+int qomni_thinker_n_past (const QomniThinker *t) { return qomni_decoder_n_past (t->dec); }
+int qomni_thinker_max_ctx (const QomniThinker *t) { return qomni_decoder_max_ctx (t->dec); }
+
+void
+qomni_thinker_reset (QomniThinker *t)
+{
+  qomni_decoder_truncate (t->dec, 0);
+  t->next_pos = 0;
+}
+
+void
+qomni_thinker_set_layer_hook (QomniThinker *t, QomniLayerHook hook, gpointer user)
+{
+  t->hook = hook;
+  t->hook_user = user;
+}
+
+void
+qomni_thinker_embed (const QomniThinker *t, const int *ids, int n, float *out)
+{
+  for (int i = 0; i < n; i++)
+    qomni_weight_row_f32 (t->embed, ids[i], out + (gsize) i * t->H);
+}
+
+gboolean
+qomni_thinker_scatter (const QomniThinker *t, const int *ids, int n, int token_id,
+                       const float *rows, int n_rows, float *x, GError **error)
+{
+  int count = 0;
+  for (int i = 0; i < n; i++)
+    count += ids[i] == token_id;
+  if (count != n_rows) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
+                 "the prompt has %d placeholders of token %d but %d embedding rows were given",
+                 count, token_id, n_rows);
+    return FALSE;
+  }
+  for (int i = 0, r = 0; i < n; i++)
+    if (ids[i] == token_id)
+      memcpy (x + (gsize) i * t->H, rows + (gsize) r++ * t->H, sizeof (float) * t->H);
+  return TRUE;
+}
+
+gboolean
+qomni_thinker_forward (QomniThinker *t, float *x, const int *pos, int n, GError **error)
+{
+  return qomni_decoder_forward (t->dec, x, n, pos, t->hook, t->hook_user, error);
+}
+
+void
+qomni_thinker_logits (const QomniThinker *t, const float *hidden, int n, float *logits)
+{
+  qomni_cpu_linear (logits, hidden, n, t->lm_head, NULL);
+}
+
+static gboolean
+check_ids (const QomniThinker *t, const int *ids, int n, GError **error)
+{
+  for (int i = 0; i < n; i++)
+    if (ids[i] < 0 || ids[i] >= t->V) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
+                   "token id %d at position %d is outside the vocabulary (%d)", ids[i], i, t->V);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+qomni_thinker_prefill (QomniThinker *t, const int *ids, int n, const float *audio, int n_audio,
+                       const QomniMediaGrid *grids, int n_grids, float *logits, GError **error)
+{
+  if (n <= 0) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT, "empty prompt");
+    return FALSE;
+  }
+  if (!check_ids (t, ids, n, error))
+    return FALSE;
+  if (qomni_thinker_n_past (t) + n > qomni_thinker_max_ctx (t)) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
+                 "the prompt (%d tokens) does not fit the context (%d of %d used)", n,
+                 qomni_thinker_n_past (t), qomni_thinker_max_ctx (t));
+    return FALSE;
+  }
+  float *x = g_try_new (float, (gsize) n * t->H);
+  int *pos = g_try_new (int, (gsize) 3 * n);
+  gboolean ok = x && pos;
+  if (!ok)
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE, "out of memory for a %d-token prompt", n);
+  if (ok) {
+    qomni_thinker_embed (t, ids, n, x);
+    ok = qomni_thinker_scatter (t, ids, n, t->cfg->thinker.audio_token_id, audio, n_audio, x,
+                                error);
+  }
+  int next = 0;
+  if (ok)
+    ok = qomni_positions_build (&t->cfg->thinker, ids, n, grids, n_grids, t->next_pos, pos,
+                                &next, error);
+  if (ok)
+    ok = qomni_thinker_forward (t, x, pos, n, error);
+  if (ok) {
+    t->next_pos = next;
+    if (logits)
+      qomni_thinker_logits (t, x + (gsize) (n - 1) * t->H, 1, logits);
+  }
+  g_free (x);
+  g_free (pos);
+  return ok;
+}
+
+gboolean
+qomni_thinker_decode (QomniThinker *t, int id, float *logits, GError **error)
+{
+  if (!check_ids (t, &id, 1, error))
+    return FALSE;
+  int pos[3] = { t->next_pos, t->next_pos, t->next_pos };
+  qomni_thinker_embed (t, &id, 1, t->row);
+  if (!qomni_thinker_forward (t, t->row, pos, 1, error))
+    return FALSE;
+  t->next_pos++;
+  if (logits)
+    qomni_thinker_logits (t, t->row, 1, logits);
+  return TRUE;
+}

@@ -1,0 +1,61 @@
+/* qomni — the thinker: Qwen3-Omni's 48-layer MoE language model (architecture notes §7).
+ *
+ *   QomniThinker *t = qomni_thinker_new (weights, config, 4096, &error);
+ *   qomni_thinker_prefill (t, ids, n, audio_rows, n_audio_rows, NULL, 0, logits, &error);
+ *   int id = qomni_sampler_sample (s, logits, vocab, ...);
+ *   qomni_thinker_decode (t, id, logits, &error);      // one token at a time
+ *   qomni_thinker_free (t);
+ *
+ * Embedding rows of media placeholders (<|audio_pad|>, <|image_pad|>, <|video_pad|>) are
+ * replaced by the encoders' outputs, in order. Positions continue across calls, so a
+ * conversation can go on turn after turn with the same cache.
+ */
+#pragma once
+
+#include "config.h"
+#include "decoder.h"
+#include "positions.h"
+#include "weights.h"
+
+G_BEGIN_DECLS
+
+typedef struct _QomniThinker QomniThinker;
+
+/* (transfer full) max_ctx: positions the KV cache holds. */
+QomniThinker *qomni_thinker_new (const QomniWeights *weights, const QomniConfig *config,
+                                 int max_ctx, GError **error);
+void qomni_thinker_free (QomniThinker *t);
+
+int qomni_thinker_hidden_size (const QomniThinker *t);
+int qomni_thinker_vocab_size (const QomniThinker *t);
+int qomni_thinker_n_past (const QomniThinker *t);
+int qomni_thinker_max_ctx (const QomniThinker *t);
+/* Empties the cache; positions restart at 0. */
+void qomni_thinker_reset (QomniThinker *t);
+
+/* Observes every decoder layer's output (and may change it); NULL to stop. */
+void qomni_thinker_set_layer_hook (QomniThinker *t, QomniLayerHook hook, gpointer user);
+
+/* out[n, H] = embed_tokens[ids]. */
+void qomni_thinker_embed (const QomniThinker *t, const int *ids, int n, float *out);
+/* Writes rows[n_rows, H] into the rows of x[n, H] whose id is token_id, in order; the
+ * counts must agree. */
+gboolean qomni_thinker_scatter (const QomniThinker *t, const int *ids, int n, int token_id,
+                                const float *rows, int n_rows, float *x, GError **error);
+
+/* Runs x[n, H] at positions pos[3, n]; x becomes the final-normed hidden states. */
+gboolean qomni_thinker_forward (QomniThinker *t, float *x, const int *pos, int n,
+                                GError **error);
+/* logits[n, V] = lm_head(hidden[n, H]). */
+void qomni_thinker_logits (const QomniThinker *t, const float *hidden, int n, float *logits);
+
+/* Embeds ids, scatters audio rows [n_audio, H] into the <|audio_pad|> rows (and image/video
+ * rows later), builds 3-D positions continuing from the cache, runs the prompt and writes
+ * the last position's logits [V]. */
+gboolean qomni_thinker_prefill (QomniThinker *t, const int *ids, int n, const float *audio,
+                                int n_audio, const QomniMediaGrid *grids, int n_grids,
+                                float *logits, GError **error);
+/* Feeds one token at the next position and writes its logits [V]. */
+gboolean qomni_thinker_decode (QomniThinker *t, int id, float *logits, GError **error);
+
+G_END_DECLS
