@@ -135,3 +135,12 @@ int qomni_config_speaker_id (const QomniConfig *config, const char *name);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (QomniConfig, qomni_config_free)
 
 G_END_DECLS
+
+G_BEGIN_DECLS
+/* (transfer full) The config as release-style config.json text (field names as the
+ * release writes them), readable by qomni_config_load and by transformers. */
+char *qomni_config_to_json (const QomniConfig *config);
+/* (transfer full) A built-in shape: "tiny" (the widths of the test fixture) or "full"
+ * (the released 30B-A3B). NULL with an error for an unknown name. */
+QomniConfig *qomni_config_preset (const char *name, GError **error);
+G_END_DECLS
