@@ -1,0 +1,121 @@
+/* qomni generate — a prompt through the thinker, the answer streamed to stdout. */
+#include "commands.h"
+#include "generate.h"
+#include "model.h"
+#include "ops-cpu.h"
+
+#include <glib.h>
+#include <stdio.h>
+
+#define DEFAULT_SYSTEM "You are a helpful assistant."
+
+static gboolean
+print_piece (int id, const char *text, gpointer user)
+{
+  fputs (text, stdout);
+  fflush (stdout);
+  return TRUE;
+}
+
+int
+qomni_cmd_generate (int argc, char **argv)
+{
+  g_autofree char *model_path = NULL, *system = NULL, *prompt = NULL;
+  int max_tokens = 256, top_k = 20, ctx_len = 4096;
+  double temperature = 0.7, top_p = 0.8, rep = 1.0;
+  gint64 seed = 0;
+  gboolean greedy = FALSE, print_ids = FALSE;
+  GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint folder", "DIR" },
+    { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\")", "TEXT" },
+    { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
+    { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "most tokens to generate (256)", "N" },
+    { "greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "always take the most likely token", NULL },
+    { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature, "sampling temperature (0.7; 0 = greedy)", "T" },
+    { "top-k", 0, 0, G_OPTION_ARG_INT, &top_k, "sample from the K most likely (20; 0 = all)", "K" },
+    { "top-p", 0, 0, G_OPTION_ARG_DOUBLE, &top_p, "nucleus mass (0.8; 1 = off)", "P" },
+    { "repetition-penalty", 0, 0, G_OPTION_ARG_DOUBLE, &rep, "HF repetition penalty (1 = off)", "R" },
+    { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "random seed (0)", "S" },
+    { "ctx", 0, 0, G_OPTION_ARG_INT, &ctx_len, "context length to allocate (4096)", "N" },
+    { "print-ids", 0, 0, G_OPTION_ARG_NONE, &print_ids, "end with a line 'ids: ...' of the generated ids", NULL },
+    { NULL },
+  };
+  g_autoptr (GOptionContext) octx = g_option_context_new (NULL);
+  g_option_context_set_summary (octx, "Runs a prompt through Qwen3-Omni's thinker on the CPU "
+                                "and streams the answer to stdout.");
+  g_option_context_add_main_entries (octx, entries, NULL);
+  GError *error = NULL;
+  if (!g_option_context_parse (octx, &argc, &argv, &error)) {
+    fprintf (stderr, "qomni generate: %s\n", error->message);
+    g_error_free (error);
+    return 2;
+  }
+  if (!model_path || !prompt) {
+    fprintf (stderr, "qomni generate: --model and --prompt are required\n");
+    return 2;
+  }
+  if (max_tokens < 1 || ctx_len < 16) {
+    fprintf (stderr, "qomni generate: --max-tokens must be ≥ 1 and --ctx ≥ 16\n");
+    return 2;
+  }
+  if (!g_utf8_validate (prompt, -1, NULL) || (system && !g_utf8_validate (system, -1, NULL))) {
+    fprintf (stderr, "qomni generate: the prompt is not valid UTF-8\n");
+    return 2;
+  }
+
+  g_autoptr (QomniModel) model = qomni_model_load (model_path, &error);
+  if (!model) {
+    fprintf (stderr, "qomni generate: %s\n", error->message);
+    g_error_free (error);
+    return 1;
+  }
+  QomniChat *chat = qomni_chat_new ();
+  qomni_chat_begin (chat, "system");
+  qomni_chat_text (chat, system ? system : DEFAULT_SYSTEM);
+  qomni_chat_end (chat);
+  qomni_chat_begin (chat, "user");
+  qomni_chat_text (chat, prompt);
+  qomni_chat_end (chat);
+  qomni_chat_assistant_prompt (chat);
+  int n_ids = 0;
+  g_autofree int *ids = qomni_chat_tokenize (chat, model->tokenizer, &n_ids, &error);
+  qomni_chat_free (chat);
+  QomniThinker *thinker = ids ? qomni_thinker_new (model->weights, model->config,
+                                                   MAX (ctx_len, n_ids + max_tokens), &error)
+                              : NULL;
+  if (!thinker) {
+    fprintf (stderr, "qomni generate: %s\n", error->message);
+    g_error_free (error);
+    return 1;
+  }
+  QomniGenerateParams params = {
+    .sampling = { greedy ? 0.0f : (float) temperature, top_k, (float) top_p, (float) rep,
+                  (guint64) seed },
+    .max_tokens = max_tokens,
+    .stop_ids = { -1, -1, -1, -1 },
+  };
+  g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (int));
+  QomniGenerateStats st;
+  gboolean ok = qomni_generate (thinker, model->tokenizer, ids, n_ids, NULL, 0, &params,
+                                print_piece, NULL, out, &st, &error);
+  fputc ('\n', stdout);
+  if (print_ids) {
+    printf ("ids:");
+    for (guint i = 0; i < out->len; i++)
+      printf (" %d", g_array_index (out, int, i));
+    printf ("\n");
+  }
+  fflush (stdout);
+  qomni_thinker_free (thinker);
+  if (!ok) {
+    fprintf (stderr, "qomni generate: %s\n", error->message);
+    g_error_free (error);
+    return 1;
+  }
+  const int decoded = MAX (st.generated - 1, 0);
+  fprintf (stderr, "prefill: %d tokens in %.1f ms (%.1f tokens/s); decode: %d tokens in %.1f ms "
+           "(%.1f tokens/s); %d threads\n", st.prompt_tokens, st.prefill_seconds * 1e3,
+           st.prompt_tokens / MAX (st.prefill_seconds, 1e-9), decoded, st.decode_seconds * 1e3,
+           decoded / MAX (st.decode_seconds, 1e-9), qomni_cpu_threads ());
+  return 0;
+}
