@@ -263,27 +263,12 @@ swiglu (QomniDecoder *d, float *y, const float *x, int n, const QomniTensor *gat
   qomni_cpu_linear (y, d->g, n, down, NULL);
 }
 
-/* MoE (§2.6): softmax over all experts in f32, top-k, renormalize; rows routed to the
- * same expert run as one batch so each expert's weights are read once per slice. */
+/* Several rows: rows routed to the same expert run as one batch, so each expert's
+ * weights are read once per slice. */
 static void
-moe (QomniDecoder *d, const Layer *ly, float *out, const float *x, int n)
+moe_grouped (QomniDecoder *d, const Layer *ly, float *out, const float *x, int n)
 {
-  const QomniTextConfig *c = &d->cfg;
-  const int H = d->H, E = c->num_experts, K = c->num_experts_per_tok;
-  qomni_cpu_linear (d->router_p, x, n, ly->router, NULL);
-  for (int r = 0; r < n; r++) {
-    float *p = d->router_p + (int64_t) r * E;
-    qomni_cpu_softmax (p, E);
-    int *ti = d->topi + (int64_t) r * K;
-    float *tw = d->topw + (int64_t) r * K;
-    qomni_cpu_topk (p, E, K, ti);
-    float sum = 0.0f;
-    for (int j = 0; j < K; j++)
-      sum += (tw[j] = p[ti[j]]);
-    if (c->norm_topk_prob)
-      for (int j = 0; j < K; j++)
-        tw[j] /= sum;
-  }
+  const int H = d->H, E = d->cfg.num_experts, K = d->cfg.num_experts_per_tok;
   memset (out, 0, sizeof (float) * (gsize) n * H);
   for (int e = 0; e < E; e++) {
     int cnt = 0;
@@ -303,6 +288,66 @@ moe (QomniDecoder *d, const Layer *ly, float *out, const float *x, int n)
       for (int h = 0; h < H; h++)
         o[h] += wgt * y[h];
     }
+  }
+}
+
+/* One row (decode): the k experts' gate and up rows form one parallel loop and their down
+ * projections another, instead of 3·k small products each waking every thread. */
+static void
+moe_one_token (QomniDecoder *d, const Layer *ly, float *out, const float *x)
+{
+  const int H = d->H, K = d->cfg.num_experts_per_tok, I = d->cfg.moe_intermediate_size;
+  const int *ti = d->topi;
+  const float *tw = d->topw;
+  float *act = d->g;   /* [K, I] */
+#pragma omp parallel for schedule(static)
+  for (int j = 0; j < K * I; j++) {
+    const int k = j / I, i = j % I;
+    const QomniTensor *g = ly->gate[ti[k]], *u = ly->up[ti[k]];
+    const size_t g_row = qomni_dtype_nbytes (g->dtype, H), u_row = qomni_dtype_nbytes (u->dtype, H);
+    const float gv = qomni_cpu_dot_row (g->dtype, (const guint8 *) g->data + (size_t) i * g_row,
+                                        x, H);
+    const float uv = qomni_cpu_dot_row (u->dtype, (const guint8 *) u->data + (size_t) i * u_row,
+                                        x, H);
+    act[j] = gv / (1.0f + expf (-gv)) * uv;
+  }
+#pragma omp parallel for schedule(static)
+  for (int h = 0; h < H; h++) {
+    float acc = 0.0f;
+    for (int k = 0; k < K; k++) {
+      const QomniTensor *dn = ly->down[ti[k]];
+      const size_t row = qomni_dtype_nbytes (dn->dtype, I);
+      acc += tw[k] * qomni_cpu_dot_row (dn->dtype, (const guint8 *) dn->data + (size_t) h * row,
+                                        act + (size_t) k * I, I);
+    }
+    out[h] = acc;
+  }
+}
+
+/* MoE (§2.6): softmax over all experts in f32, top-k, renormalize, then the experts. */
+static void
+moe (QomniDecoder *d, const Layer *ly, float *out, const float *x, int n)
+{
+  const QomniTextConfig *c = &d->cfg;
+  const int H = d->H, E = c->num_experts, K = c->num_experts_per_tok;
+  qomni_cpu_linear (d->router_p, x, n, ly->router, NULL);
+  for (int r = 0; r < n; r++) {
+    float *p = d->router_p + (int64_t) r * E;
+    qomni_cpu_softmax (p, E);
+    int *ti = d->topi + (int64_t) r * K;
+    float *tw = d->topw + (int64_t) r * K;
+    qomni_cpu_topk (p, E, K, ti);
+    float sum = 0.0f;
+    for (int j = 0; j < K; j++)
+      sum += (tw[j] = p[ti[j]]);
+    if (c->norm_topk_prob)
+      for (int j = 0; j < K; j++)
+        tw[j] /= sum;
+  }
+  if (n == 1) {
+    moe_one_token (d, ly, out, x);
+  } else {
+    moe_grouped (d, ly, out, x, n);
   }
   if (ly->sh_gate) {
     /* shared expert scaled by sigmoid(x · w_sg) per row */

@@ -1,6 +1,9 @@
 /* qomni — random weights. */
 #include "random-weights.h"
 
+#include "error.h"
+#include "quant.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -54,4 +57,59 @@ qomni_random_fill (const QomniTensorSpec *s, QomniDType dtype, guint64 seed, voi
       default: g_assert_not_reached ();
     }
   }
+}
+
+QomniWeights *
+qomni_random_weights (GPtrArray *specs, QomniDType matrix_dtype, guint64 seed, GError **error)
+{
+  QomniWeights *w = qomni_weights_new_empty ("(random weights in memory)");
+  const QomniDTypeInfo *qi = qomni_dtype_info (matrix_dtype);
+  for (guint i = 0; i < specs->len; i++) {
+    const QomniTensorSpec *s = g_ptr_array_index (specs, i);
+    int64_t n = 1;
+    for (int d = 0; d < s->ndim; d++)
+      n *= s->shape[d];
+    const int64_t cols = s->shape[s->ndim - 1];
+    QomniDType dtype = (s->ndim == 2 && cols % qi->block_elems == 0) ? matrix_dtype
+                                                                      : QOMNI_DTYPE_F32;
+    const gsize nbytes = qomni_dtype_nbytes (dtype, n);
+    void *data = g_try_malloc (MAX (nbytes, 1));
+    if (!data) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
+                   "out of memory making %s (%zu bytes)", s->name, nbytes);
+      qomni_weights_free (w);
+      return NULL;
+    }
+    if (qi->block_elems == 1 || dtype == QOMNI_DTYPE_F32) {
+      qomni_random_fill (s, dtype, seed, data, nbytes);
+    } else {
+      /* block formats: make f32 rows, quantize each with the reference quantizer */
+      const int64_t rows = n / cols;
+      const size_t row_bytes = qomni_dtype_nbytes (dtype, cols);
+      QomniTensorSpec row_spec = *s;
+      float *all = g_try_new (float, n);
+      if (!all) {
+        g_free (data);
+        g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE, "out of memory making %s", s->name);
+        qomni_weights_free (w);
+        return NULL;
+      }
+      qomni_random_fill (&row_spec, QOMNI_DTYPE_F32, seed, all, (gsize) n * sizeof (float));
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < rows; r++) {
+        guint8 *dst = (guint8 *) data + (size_t) r * row_bytes;
+        if (dtype == QOMNI_DTYPE_Q8_0)
+          qomni_quantize_row_q8_0_ref (all + r * cols, (QomniBlockQ8_0 *) dst, cols);
+        else
+          qomni_quantize_row_q4_0_ref (all + r * cols, (QomniBlockQ4_0 *) dst, cols);
+      }
+      g_free (all);
+    }
+    qomni_weights_take_buffer (w, data);
+    QomniTensor t = { .name = s->name, .dtype = dtype, .ndim = s->ndim, .data = data,
+                      .nbytes = nbytes, .file = "(memory)" };
+    memcpy (t.shape, s->shape, sizeof t.shape);
+    qomni_weights_add_tensor (w, &t);
+  }
+  return w;
 }

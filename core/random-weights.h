@@ -8,6 +8,7 @@
 #pragma once
 
 #include "checkpoint.h"
+#include "weights.h"
 
 G_BEGIN_DECLS
 
@@ -15,4 +16,13 @@ G_BEGIN_DECLS
 void qomni_random_fill (const QomniTensorSpec *spec, QomniDType dtype, guint64 seed, void *dst,
                         gsize nbytes);
 
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* (transfer full) A weight store holding the given tensors with random values, made in
+ * memory: 2-D matrices in `matrix_dtype` (bf16, f16, f32, q8_0, q4_0), everything else in
+ * f32. For benchmarks of shapes too large to write to disk. NULL with an error when memory
+ * runs out. */
+QomniWeights *qomni_random_weights (GPtrArray *specs, QomniDType matrix_dtype, guint64 seed,
+                                    GError **error);
 G_END_DECLS

@@ -18,6 +18,7 @@ struct _QomniWeights {
   GHashTable *tensors;   /* name (owned by the QomniTensor) -> QomniTensor* */
   GPtrArray *mappings;   /* GMappedFile* */
   GStringChunk *strings; /* names and file paths */
+  GPtrArray *buffers;    /* memory the store owns (weights made in memory) */
 };
 
 static void
@@ -34,6 +35,7 @@ qomni_weights_new_empty (const char *dir)
   w->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, tensor_free);
   w->mappings = g_ptr_array_new_with_free_func ((GDestroyNotify) g_mapped_file_unref);
   w->strings = g_string_chunk_new (4096);
+  w->buffers = g_ptr_array_new_with_free_func (g_free);
   return w;
 }
 
@@ -44,6 +46,7 @@ qomni_weights_free (QomniWeights *w)
     return;
   g_hash_table_destroy (w->tensors);
   g_ptr_array_free (w->mappings, TRUE);
+  g_ptr_array_free (w->buffers, TRUE);
   g_string_chunk_free (w->strings);
   g_free (w->dir);
   g_free (w);
@@ -65,6 +68,12 @@ void
 qomni_weights_keep_mapping (QomniWeights *w, GMappedFile *mapped)
 {
   g_ptr_array_add (w->mappings, g_mapped_file_ref (mapped));
+}
+
+void
+qomni_weights_take_buffer (QomniWeights *w, gpointer data)
+{
+  g_ptr_array_add (w->buffers, data);
 }
 
 void

@@ -53,5 +53,7 @@ QomniWeights *qomni_weights_new_empty (const char *dir);
  * The name is copied. */
 void qomni_weights_add_tensor (QomniWeights *weights, const QomniTensor *t);
 void qomni_weights_keep_mapping (QomniWeights *weights, GMappedFile *mapped);
+/* The store frees `data` (g_free) when it is freed: for weights made in memory. */
+void qomni_weights_take_buffer (QomniWeights *weights, gpointer data);
 
 G_END_DECLS

@@ -4,3 +4,4 @@
 
 int qomni_cmd_generate (int argc, char **argv);
 int qomni_cmd_mkmodel (int argc, char **argv);
+int qomni_cmd_bench (int argc, char **argv);

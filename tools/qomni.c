@@ -15,6 +15,7 @@ typedef struct {
 static const Command commands[] = {
   { "generate", qomni_cmd_generate, "run a prompt through the thinker and stream the answer" },
   { "mkmodel", qomni_cmd_mkmodel, "write a random-weight checkpoint in the release layout" },
+  { "bench", qomni_cmd_bench, "measure prefill and decode speed with random weights" },
 };
 
 static void
