@@ -86,7 +86,7 @@ qomni_cmd_mkmodel (int argc, char **argv)
     return 2;
   }
   g_autoptr (GPtrArray) specs = qomni_checkpoint_layout (config, QOMNI_PART_ALL);
-  Fill fill = { (guint64) seed, 0, 0, 0 };
+  Fill fill = { (guint64) seed, 0, 0, g_get_monotonic_time () };
   for (guint i = 0; i < specs->len; i++) {
     const QomniTensorSpec *s = g_ptr_array_index (specs, i);
     int64_t n = 1;
@@ -115,7 +115,7 @@ qomni_cmd_mkmodel (int argc, char **argv)
     return 1;
   }
   fprintf (stderr, "%smkmodel: wrote %s (%u tensors, %.3f GB, preset %s, seed %" G_GINT64_FORMAT
-           ")\n", fill.last_report ? "\n" : "", out, specs->len, (double) fill.total / 1e9,
+           ")\n", fill.total > (guint64) 1e9 ? "\n" : "", out, specs->len, (double) fill.total / 1e9,
            preset, seed);
   return 0;
 }
