@@ -1,5 +1,6 @@
 /* qomni — config.json writer and built-in shapes. */
 #include "config.h"
+#include "config-fields.h"
 #include "error.h"
 
 #include <json-glib/json-glib.h>
@@ -41,6 +42,13 @@ member_ints (JsonBuilder *b, const char *name, const int *v, int n)
   for (int i = 0; i < n; i++)
     json_builder_add_int_value (b, v[i]);
   json_builder_end_array (b);
+}
+
+static void
+member_int_fields (JsonBuilder *b, const QomniIntField *fields, guint n, const void *base)
+{
+  for (guint i = 0; i < n; i++)
+    member_int (b, fields[i].json, *qomni_int_field (&fields[i], (void *) base));
 }
 
 static void
@@ -104,26 +112,13 @@ qomni_config_to_json (const QomniConfig *c)
   member_string (b, "model_type", "qwen3_omni_moe");
   member_string (b, "dtype", "bfloat16");
   member_bool (b, "enable_audio_output", c->enable_audio_output);
-  member_int (b, "im_start_token_id", c->im_start_token_id);
-  member_int (b, "im_end_token_id", c->im_end_token_id);
-  member_int (b, "system_token_id", c->system_token_id);
-  member_int (b, "user_token_id", c->user_token_id);
-  member_int (b, "assistant_token_id", c->assistant_token_id);
-  member_int (b, "tts_pad_token_id", c->tts_pad_token_id);
-  member_int (b, "tts_bos_token_id", c->tts_bos_token_id);
-  member_int (b, "tts_eos_token_id", c->tts_eos_token_id);
+  member_int_fields (b, qomni_top_token_fields, G_N_ELEMENTS (qomni_top_token_fields), c);
 
   json_builder_set_member_name (b, "thinker_config");
   json_builder_begin_object (b);
   member_string (b, "model_type", "qwen3_omni_moe_thinker");
-  member_int (b, "audio_token_id", th->audio_token_id);
-  member_int (b, "audio_start_token_id", th->audio_start_token_id);
-  member_int (b, "audio_end_token_id", th->audio_end_token_id);
-  member_int (b, "image_token_id", th->image_token_id);
-  member_int (b, "video_token_id", th->video_token_id);
-  member_int (b, "vision_start_token_id", th->vision_start_token_id);
-  member_int (b, "vision_end_token_id", th->vision_end_token_id);
-  member_int (b, "position_id_per_seconds", th->position_id_per_seconds);
+  member_int_fields (b, qomni_thinker_token_fields, G_N_ELEMENTS (qomni_thinker_token_fields),
+                     th);
   member_bool (b, "tie_word_embeddings", th->text.tie_word_embeddings);
   json_builder_set_member_name (b, "text_config");
   json_builder_begin_object (b);
@@ -134,17 +129,7 @@ qomni_config_to_json (const QomniConfig *c)
     json_builder_set_member_name (b, "audio_config");
     json_builder_begin_object (b);
     member_string (b, "model_type", "qwen3_omni_moe_audio_encoder");
-    member_int (b, "num_mel_bins", a->num_mel_bins);
-    member_int (b, "d_model", a->d_model);
-    member_int (b, "encoder_layers", a->encoder_layers);
-    member_int (b, "encoder_attention_heads", a->encoder_attention_heads);
-    member_int (b, "encoder_ffn_dim", a->encoder_ffn_dim);
-    member_int (b, "downsample_hidden_size", a->downsample_hidden_size);
-    member_int (b, "n_window", a->n_window);
-    member_int (b, "n_window_infer", a->n_window_infer);
-    member_int (b, "conv_chunksize", a->conv_chunksize);
-    member_int (b, "max_source_positions", a->max_source_positions);
-    member_int (b, "output_dim", a->output_dim);
+    member_int_fields (b, qomni_audio_fields, G_N_ELEMENTS (qomni_audio_fields), a);
     member_string (b, "activation_function", "gelu");
     member_bool (b, "scale_embedding", FALSE);
     json_builder_end_object (b);
@@ -154,16 +139,7 @@ qomni_config_to_json (const QomniConfig *c)
     json_builder_set_member_name (b, "vision_config");
     json_builder_begin_object (b);
     member_string (b, "model_type", "qwen3_omni_moe_vision_encoder");
-    member_int (b, "depth", v->depth);
-    member_int (b, "hidden_size", v->hidden_size);
-    member_int (b, "num_heads", v->num_heads);
-    member_int (b, "intermediate_size", v->intermediate_size);
-    member_int (b, "patch_size", v->patch_size);
-    member_int (b, "temporal_patch_size", v->temporal_patch_size);
-    member_int (b, "in_channels", v->in_channels);
-    member_int (b, "spatial_merge_size", v->spatial_merge_size);
-    member_int (b, "num_position_embeddings", v->num_position_embeddings);
-    member_int (b, "out_hidden_size", v->out_hidden_size);
+    member_int_fields (b, qomni_vision_fields, G_N_ELEMENTS (qomni_vision_fields), v);
     member_ints (b, "deepstack_visual_indexes", v->deepstack_visual_indexes, v->n_deepstack);
     member_string (b, "hidden_act", "gelu_pytorch_tanh");
     json_builder_end_object (b);
@@ -174,15 +150,7 @@ qomni_config_to_json (const QomniConfig *c)
     const QomniTalkerConfig *t = &c->talker;
     json_builder_set_member_name (b, "talker_config");
     json_builder_begin_object (b);
-    member_int (b, "accept_hidden_layer", t->accept_hidden_layer);
-    member_int (b, "thinker_hidden_size", t->thinker_hidden_size);
-    member_int (b, "num_code_groups", t->num_code_groups);
-    member_int (b, "codec_pad_id", t->codec_pad_id);
-    member_int (b, "codec_bos_id", t->codec_bos_id);
-    member_int (b, "codec_eos_token_id", t->codec_eos_id);
-    member_int (b, "codec_nothink_id", t->codec_nothink_id);
-    member_int (b, "codec_think_bos_id", t->codec_think_bos_id);
-    member_int (b, "codec_think_eos_id", t->codec_think_eos_id);
+    member_int_fields (b, qomni_talker_fields, G_N_ELEMENTS (qomni_talker_fields), t);
     member_int (b, "audio_token_id", th->audio_token_id);
     member_int (b, "audio_start_token_id", th->audio_start_token_id);
     member_int (b, "audio_end_token_id", th->audio_end_token_id);

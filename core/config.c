@@ -1,5 +1,6 @@
 /* qomni — config.json reader. */
 #include "config.h"
+#include "config-fields.h"
 #include "error.h"
 
 #include <json-glib/json-glib.h>
@@ -80,6 +81,13 @@ static int
 req_int (Reader *r, const char *member)
 {
   return get_int (r, member, -1);
+}
+
+static void
+get_int_fields (Reader *r, const QomniIntField *fields, guint n, void *base)
+{
+  for (guint i = 0; i < n; i++)
+    *qomni_int_field (&fields[i], base) = get_int (r, fields[i].json, fields[i].def);
 }
 
 static double
@@ -209,32 +217,13 @@ read_text (Reader *r, QomniTextConfig *t, const char *experts_field)
 static void
 read_audio (Reader *r, QomniAudioConfig *a)
 {
-  a->num_mel_bins = req_int (r, "num_mel_bins");
-  a->d_model = req_int (r, "d_model");
-  a->encoder_layers = req_int (r, "encoder_layers");
-  a->encoder_attention_heads = req_int (r, "encoder_attention_heads");
-  a->encoder_ffn_dim = req_int (r, "encoder_ffn_dim");
-  a->downsample_hidden_size = req_int (r, "downsample_hidden_size");
-  a->n_window = req_int (r, "n_window");
-  a->n_window_infer = req_int (r, "n_window_infer");
-  a->conv_chunksize = get_int (r, "conv_chunksize", 500);
-  a->max_source_positions = get_int (r, "max_source_positions", 1500);
-  a->output_dim = req_int (r, "output_dim");
+  get_int_fields (r, qomni_audio_fields, G_N_ELEMENTS (qomni_audio_fields), a);
 }
 
 static void
 read_vision (Reader *r, QomniVisionConfig *v)
 {
-  v->depth = req_int (r, "depth");
-  v->hidden_size = req_int (r, "hidden_size");
-  v->num_heads = req_int (r, "num_heads");
-  v->intermediate_size = req_int (r, "intermediate_size");
-  v->patch_size = req_int (r, "patch_size");
-  v->temporal_patch_size = req_int (r, "temporal_patch_size");
-  v->in_channels = get_int (r, "in_channels", 3);
-  v->spatial_merge_size = req_int (r, "spatial_merge_size");
-  v->num_position_embeddings = req_int (r, "num_position_embeddings");
-  v->out_hidden_size = req_int (r, "out_hidden_size");
+  get_int_fields (r, qomni_vision_fields, G_N_ELEMENTS (qomni_vision_fields), v);
   v->n_deepstack = get_int_array (r, "deepstack_visual_indexes", v->deepstack_visual_indexes,
                                   8, FALSE);
   Reader rope = reader_child (r, "rope_parameters", FALSE);
@@ -253,15 +242,7 @@ read_talker (Reader *r, QomniTalkerConfig *t)
     t->text.num_experts = get_int (&text, "num_experts", 0);
   Reader cp = reader_child (r, "code_predictor_config", TRUE);
   read_text (&cp, &t->code_predictor, NULL);
-  t->accept_hidden_layer = req_int (r, "accept_hidden_layer");
-  t->thinker_hidden_size = req_int (r, "thinker_hidden_size");
-  t->num_code_groups = req_int (r, "num_code_groups");
-  t->codec_pad_id = req_int (r, "codec_pad_id");
-  t->codec_bos_id = req_int (r, "codec_bos_id");
-  t->codec_eos_id = req_int (r, "codec_eos_token_id");
-  t->codec_nothink_id = req_int (r, "codec_nothink_id");
-  t->codec_think_bos_id = req_int (r, "codec_think_bos_id");
-  t->codec_think_eos_id = req_int (r, "codec_think_eos_id");
+  get_int_fields (r, qomni_talker_fields, G_N_ELEMENTS (qomni_talker_fields), t);
   Reader spk = reader_child (r, "speaker_id", TRUE);
   if (spk.obj) {
     g_autoptr (GList) names = json_object_get_members (spk.obj);
@@ -319,17 +300,8 @@ read_root (JsonObject *root, const char *origin, GError **error)
   Reader vision = reader_child (&th, "vision_config", FALSE);
   if (vision.obj)
     read_vision (&vision, &c->thinker.vision);
-  QomniThinkerConfig *t = &c->thinker;
-  /* Release values as defaults where a field may be absent (see the architecture notes:
-   * the class defaults differ from the release and must not be used). */
-  t->audio_token_id = get_int (&th, "audio_token_id", 151675);
-  t->audio_start_token_id = get_int (&th, "audio_start_token_id", 151669);
-  t->audio_end_token_id = get_int (&th, "audio_end_token_id", 151670);
-  t->image_token_id = get_int (&th, "image_token_id", 151655);
-  t->video_token_id = get_int (&th, "video_token_id", 151656);
-  t->vision_start_token_id = get_int (&th, "vision_start_token_id", 151652);
-  t->vision_end_token_id = get_int (&th, "vision_end_token_id", 151653);
-  t->position_id_per_seconds = get_int (&th, "position_id_per_seconds", 13);
+  get_int_fields (&th, qomni_thinker_token_fields, G_N_ELEMENTS (qomni_thinker_token_fields),
+                  &c->thinker);
 
   Reader talker = reader_child (&r, "talker_config", FALSE);
   if (talker.obj)
@@ -339,14 +311,7 @@ read_root (JsonObject *root, const char *origin, GError **error)
     read_code2wav (&c2w, &c->code2wav);
 
   c->enable_audio_output = get_bool (&r, "enable_audio_output", c->talker.present);
-  c->im_start_token_id = get_int (&r, "im_start_token_id", 151644);
-  c->im_end_token_id = get_int (&r, "im_end_token_id", 151645);
-  c->system_token_id = get_int (&r, "system_token_id", 8948);
-  c->user_token_id = get_int (&r, "user_token_id", 872);
-  c->assistant_token_id = get_int (&r, "assistant_token_id", 77091);
-  c->tts_pad_token_id = get_int (&r, "tts_pad_token_id", 151671);
-  c->tts_bos_token_id = get_int (&r, "tts_bos_token_id", 151672);
-  c->tts_eos_token_id = get_int (&r, "tts_eos_token_id", 151673);
+  get_int_fields (&r, qomni_top_token_fields, G_N_ELEMENTS (qomni_top_token_fields), c);
 
   Reader *children[] = { &th, &text, &audio, &vision, &talker, &c2w };
   for (guint i = 0; i < G_N_ELEMENTS (children); i++)
