@@ -5,6 +5,7 @@
  * stated in. */
 #pragma once
 
+#include "config.h"
 #include "weights.h"
 #include "ops-cpu.h"
 
@@ -58,6 +59,31 @@ refs_ints (QomniWeights *refs, const char *name, int *n)
     out[i] = (int) ((const gint64 *) t->data)[i];
   *n = (int) count;
   return out;
+}
+
+/* The tiny-omni fixture: its checkpoint, its config and what transformers computed. */
+typedef struct {
+  QomniWeights *w, *refs;
+  QomniConfig *cfg;
+} RefsTiny;
+
+static inline void
+refs_tiny_load (RefsTiny *t)
+{
+  GError *error = NULL;
+  t->w = refs_open ("tiny-omni");
+  t->refs = refs_open ("tiny-omni/refs.safetensors");
+  g_autofree char *cfg_path = refs_path ("tiny-omni/config.json");
+  t->cfg = qomni_config_load (cfg_path, &error);
+  g_assert_no_error (error);
+}
+
+static inline void
+refs_tiny_clear (RefsTiny *t)
+{
+  qomni_config_free (t->cfg);
+  qomni_weights_free (t->refs);
+  qomni_weights_free (t->w);
 }
 
 static inline double

@@ -19,23 +19,20 @@
 #define T_REF 330
 #define A_REF 43
 
-typedef struct {
+static struct {
   QomniWeights *w, *refs;
   QomniConfig *cfg;
+  RefsTiny tiny;
   int D_out;
-} Fixture;
-
-static Fixture fx;
+} fx;
 
 static void
 fixture_load (void)
 {
-  GError *error = NULL;
-  fx.w = refs_open ("tiny-omni");
-  fx.refs = refs_open ("tiny-omni/refs.safetensors");
-  g_autofree char *cfg_path = refs_path ("tiny-omni/config.json");
-  fx.cfg = qomni_config_load (cfg_path, &error);
-  g_assert_no_error (error);
+  refs_tiny_load (&fx.tiny);
+  fx.w = fx.tiny.w;
+  fx.refs = fx.tiny.refs;
+  fx.cfg = fx.tiny.cfg;
   fx.D_out = fx.cfg->thinker.audio.output_dim;
 }
 
@@ -381,8 +378,6 @@ main (int argc, char **argv)
   g_test_add_func ("/audio/encoder-lengths", test_encoder_lengths);
   g_test_add_func ("/audio/encoder-bad-config", test_encoder_bad_config);
   int rc = g_test_run ();
-  qomni_config_free (fx.cfg);
-  qomni_weights_free (fx.refs);
-  qomni_weights_free (fx.w);
+  refs_tiny_clear (&fx.tiny);
   return rc;
 }

@@ -11,23 +11,20 @@
 
 #define TOL 1e-4
 
-typedef struct {
+static struct {
   QomniWeights *w, *refs;
   QomniConfig *cfg;
+  RefsTiny tiny;
   int *ids, n;
-} Fixture;
-
-static Fixture fx;
+} fx;
 
 static void
 fixture_load (void)
 {
-  GError *error = NULL;
-  fx.w = refs_open ("tiny-omni");
-  fx.refs = refs_open ("tiny-omni/refs.safetensors");
-  g_autofree char *cfg_path = refs_path ("tiny-omni/config.json");
-  fx.cfg = qomni_config_load (cfg_path, &error);
-  g_assert_no_error (error);
+  refs_tiny_load (&fx.tiny);
+  fx.w = fx.tiny.w;
+  fx.refs = fx.tiny.refs;
+  fx.cfg = fx.tiny.cfg;
   fx.ids = refs_ints (fx.refs, "thinker.prompt_ids", &fx.n);
   g_assert_cmpint (fx.n, ==, 68);
 }
@@ -180,8 +177,6 @@ main (int argc, char **argv)
   g_test_add_func ("/thinker/bad-prompt", test_bad_prompt);
   int rc = g_test_run ();
   g_free (fx.ids);
-  qomni_config_free (fx.cfg);
-  qomni_weights_free (fx.refs);
-  qomni_weights_free (fx.w);
+  refs_tiny_clear (&fx.tiny);
   return rc;
 }
