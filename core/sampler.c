@@ -6,7 +6,9 @@
 struct _QomniSampler {
   QomniSamplerParams p;
   GRand *rng;
-  int *order;
+  int *order;       /* [order_len] ids by logit */
+  float *probs;     /* [order_len] */
+  guint8 *seen;     /* [order_len] ids already penalised in this draw; all 0 between draws */
   int order_len;
 };
 
@@ -36,6 +38,8 @@ qomni_sampler_free (QomniSampler *s)
     return;
   g_rand_free (s->rng);
   g_free (s->order);
+  g_free (s->probs);
+  g_free (s->seen);
   g_free (s);
 }
 
@@ -94,17 +98,29 @@ qomni_sampler_sample (QomniSampler *s, float *logits, int n, const int *history,
                       int suppress_from, int suppress_to, int keep)
 {
   const QomniSamplerParams *p = &s->p;
+  if (s->order_len < n) {
+    /* scratch grows once to the vocabulary size; draws allocate nothing after that */
+    g_free (s->order);
+    g_free (s->probs);
+    g_free (s->seen);
+    s->order = g_new (int, n);
+    s->probs = g_new (float, n);
+    s->seen = g_new0 (guint8, n);
+    s->order_len = n;
+  }
   if (p->repetition_penalty != 1.0f) {
     /* HF: each distinct id seen is penalised once. */
-    g_autoptr (GHashTable) seen = g_hash_table_new (NULL, NULL);
     for (int i = 0; i < n_history; i++) {
-      int id = history[i];
-      if (id < 0 || id >= n || g_hash_table_contains (seen, GINT_TO_POINTER (id + 1)))
+      const int id = history[i];
+      if (id < 0 || id >= n || s->seen[id])
         continue;
-      g_hash_table_add (seen, GINT_TO_POINTER (id + 1));
+      s->seen[id] = 1;
       logits[id] = logits[id] > 0 ? logits[id] / p->repetition_penalty
                                   : logits[id] * p->repetition_penalty;
     }
+    for (int i = 0; i < n_history; i++)
+      if (history[i] >= 0 && history[i] < n)
+        s->seen[history[i]] = 0;
   }
   for (int i = MAX (suppress_from, 0); i < MIN (suppress_to, n); i++)
     if (i != keep)
@@ -120,11 +136,6 @@ qomni_sampler_sample (QomniSampler *s, float *logits, int n, const int *history,
 
   for (int i = 0; i < n; i++)
     logits[i] /= p->temperature;
-  if (s->order_len < n) {
-    g_free (s->order);
-    s->order = g_new (int, n);
-    s->order_len = n;
-  }
   int *order = s->order;
   int k = (p->top_k > 0 && p->top_k < n) ? p->top_k : n;
   if (k < n) {
@@ -136,7 +147,7 @@ qomni_sampler_sample (QomniSampler *s, float *logits, int n, const int *history,
   g_qsort_with_data (order, k, sizeof (int), by_logit_desc, logits);
   const float max = logits[order[0]];
   double sum = 0.0;
-  float *probs = g_new (float, k);
+  float *probs = s->probs;
   for (int i = 0; i < k; i++) {
     probs[i] = expf (logits[order[i]] - max);
     sum += probs[i];
@@ -165,6 +176,5 @@ qomni_sampler_sample (QomniSampler *s, float *logits, int n, const int *history,
       break;
     }
   }
-  g_free (probs);
   return pick;
 }
