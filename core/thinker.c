@@ -14,6 +14,11 @@ struct _QomniThinker {
   int next_pos;                /* the position the next token gets (1 + largest so far) */
   QomniLayerHook hook;
   gpointer hook_user;
+  QomniThinkerStateFn state_fn;
+  gpointer state_user;
+  int state_layer;             /* hs[state_layer] goes to state_fn */
+  float *state_embed, *state_hidden;  /* [state_rows, H] */
+  int state_rows;
   float *row;                  /* [H] scratch for decode */
 };
 
@@ -53,6 +58,8 @@ qomni_thinker_free (QomniThinker *t)
   if (!t)
     return;
   qomni_decoder_free (t->dec);
+  g_free (t->state_embed);
+  g_free (t->state_hidden);
   g_free (t->row);
   g_free (t);
 }
@@ -102,10 +109,47 @@ qomni_thinker_scatter (const QomniThinker *t, const int *ids, int n, int token_i
   return TRUE;
 }
 
+void
+qomni_thinker_set_state_fn (QomniThinker *t, int layer, QomniThinkerStateFn fn, gpointer user)
+{
+  t->state_fn = fn;
+  t->state_user = user;
+  t->state_layer = layer;
+}
+
+/* The decoder's hook: keeps hs[state_layer] rows for the state callback, then calls the
+ * user's hook. */
+static void
+thinker_layer_hook (int layer, float *hidden, int row0, int n, gpointer user)
+{
+  QomniThinker *t = user;
+  if (t->state_fn && layer == t->state_layer - 1)
+    memcpy (t->state_hidden + (gsize) row0 * t->H, hidden, sizeof (float) * (gsize) n * t->H);
+  if (t->hook)
+    t->hook (layer, hidden, row0, n, t->hook_user);
+}
+
 gboolean
 qomni_thinker_forward (QomniThinker *t, float *x, const int *pos, int n, GError **error)
 {
-  return qomni_decoder_forward (t->dec, x, n, pos, t->hook, t->hook_user, error);
+  if (t->state_fn) {
+    if (t->state_rows < n) {
+      /* grows to the longest prompt once; decode steps reuse it */
+      g_free (t->state_embed);
+      g_free (t->state_hidden);
+      t->state_embed = g_new (float, (gsize) n * t->H);
+      t->state_hidden = g_new (float, (gsize) n * t->H);
+      t->state_rows = n;
+    }
+    memcpy (t->state_embed, x, sizeof (float) * (gsize) n * t->H);
+    if (t->state_layer == 0)
+      memcpy (t->state_hidden, x, sizeof (float) * (gsize) n * t->H);
+  }
+  if (!qomni_decoder_forward (t->dec, x, n, pos, thinker_layer_hook, t, error))
+    return FALSE;
+  if (t->state_fn)
+    t->state_fn (t->state_embed, t->state_hidden, n, t->state_user);
+  return TRUE;
 }
 
 void

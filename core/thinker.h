@@ -36,6 +36,16 @@ void qomni_thinker_reset (QomniThinker *t);
 /* Observes every decoder layer's output (and may change it); NULL to stop. */
 void qomni_thinker_set_layer_hook (QomniThinker *t, QomniLayerHook hook, gpointer user);
 
+/* What the talker needs of every position the thinker runs (architecture notes §7.5):
+ * embed [n, H] = hs[0], the input rows (token embeddings, encoder rows at media
+ * placeholders), and hidden [n, H] = hs[layer], the output of decoder layer layer − 1
+ * before the final norm. Called once per forward (a prompt, then each fed token). */
+typedef void (*QomniThinkerStateFn) (const float *embed, const float *hidden, int n,
+                                     gpointer user);
+/* layer: the talker's accept_hidden_layer. NULL fn stops the capture. */
+void qomni_thinker_set_state_fn (QomniThinker *t, int layer, QomniThinkerStateFn fn,
+                                 gpointer user);
+
 /* out[n, H] = embed_tokens[ids]. */
 void qomni_thinker_embed (const QomniThinker *t, const int *ids, int n, float *out);
 /* Writes rows[n_rows, H] into the rows of x[n, H] whose id is token_id, in order; the

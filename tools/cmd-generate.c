@@ -3,17 +3,27 @@
 #include "generate.h"
 #include "model.h"
 #include "ops-cpu.h"
+#include "speak.h"
 
 #include <glib.h>
 #include <stdio.h>
 
 #define DEFAULT_SYSTEM "You are a helpful assistant."
 
+typedef struct {
+  SpeechOut *speech;   /* NULL without --speak */
+  GError *error;
+} Run;
+
+/* Streams the text; with --speak, lets the talker take every frame the new row allows. */
 static gboolean
-print_piece (int id, const char *text, gpointer user)
+on_token (int id, const char *text, gpointer user)
 {
+  Run *run = user;
   fputs (text, stdout);
   fflush (stdout);
+  if (run->speech && id >= 0 && !run->error)
+    return speech_out_step (run->speech, &run->error);
   return TRUE;
 }
 
@@ -24,7 +34,9 @@ qomni_cmd_generate (int argc, char **argv)
   int max_tokens = 256, top_k = 20, ctx_len = 4096;
   double temperature = 0.7, top_p = 0.8, rep = 1.0;
   gint64 seed = 0;
-  gboolean greedy = FALSE, print_ids = FALSE;
+  gboolean greedy = FALSE, print_ids = FALSE, print_codes = FALSE;
+  g_autofree char *speak = NULL, *speaker = NULL;
+  int max_frames = 0, chunk_frames = 300, left_context = 25;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint folder", "DIR" },
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\")", "TEXT" },
@@ -38,6 +50,12 @@ qomni_cmd_generate (int argc, char **argv)
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "random seed (0)", "S" },
     { "ctx", 0, 0, G_OPTION_ARG_INT, &ctx_len, "context length to allocate (4096)", "N" },
     { "print-ids", 0, 0, G_OPTION_ARG_NONE, &print_ids, "end with a line 'ids: ...' of the generated ids", NULL },
+    { "speak", 0, 0, G_OPTION_ARG_FILENAME, &speak, "also speak the answer into a 24 kHz WAV file", "OUT.wav" },
+    { "speaker", 0, 0, G_OPTION_ARG_STRING, &speaker, "voice: ethan, chelsie or aiden (default ethan)", "NAME" },
+    { "max-frames", 0, 0, G_OPTION_ARG_INT, &max_frames, "most codec frames, 80 ms each (4096, as the reference)", "N" },
+    { "print-codes", 0, 0, G_OPTION_ARG_NONE, &print_codes, "print each codec frame as 'codes: c0 ... c15'", NULL },
+    { "chunk-frames", 0, 0, G_OPTION_ARG_INT, &chunk_frames, "frames per vocoder call (300)", "N" },
+    { "left-context", 0, 0, G_OPTION_ARG_INT, &left_context, "frames of left context per vocoder call (25)", "N" },
     { NULL },
   };
   g_autoptr (GOptionContext) octx = g_option_context_new (NULL);
@@ -94,10 +112,27 @@ qomni_cmd_generate (int argc, char **argv)
     .max_tokens = max_tokens,
     .stop_ids = { -1, -1, -1, -1 },
   };
+  Run run = { NULL, NULL };
+  if (speak) {
+    SpeechOutOptions so = { speak, speaker, max_frames, chunk_frames, left_context, greedy,
+                            print_codes };
+    run.speech = speech_out_new (model, thinker, &so, &error);
+    if (!run.speech) {
+      fprintf (stderr, "qomni generate: %s\n", error->message);
+      g_error_free (error);
+      qomni_thinker_free (thinker);
+      return 1;
+    }
+    speech_out_set_prompt (run.speech, ids, n_ids);
+  }
   g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (int));
   QomniGenerateStats st;
   gboolean ok = qomni_generate (thinker, model->tokenizer, ids, n_ids, NULL, 0, &params,
-                                print_piece, NULL, out, &st, &error);
+                                on_token, &run, out, &st, &error);
+  if (ok && run.error) {
+    g_propagate_error (&error, run.error);
+    ok = FALSE;
+  }
   fputc ('\n', stdout);
   if (print_ids) {
     printf ("ids:");
@@ -106,6 +141,9 @@ qomni_cmd_generate (int argc, char **argv)
     printf ("\n");
   }
   fflush (stdout);
+  if (ok && run.speech)
+    ok = speech_out_finish (run.speech, &error);
+  speech_out_free (run.speech);
   qomni_thinker_free (thinker);
   if (!ok) {
     fprintf (stderr, "qomni generate: %s\n", error->message);
