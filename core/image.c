@@ -56,13 +56,13 @@ qomni_image_smart_resize (int height, int width, const QomniImageParams *p, int 
     return FALSE;
   if (height <= 0 || width <= 0) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
-                 "image size %d×%d (width × height) is empty", width, height);
+                 "image size %dx%d (width × height) is empty", width, height);
     return FALSE;
   }
   const double ratio = (double) MAX (height, width) / MIN (height, width);
   if (ratio > 200.0) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
-                 "image %d×%d: the aspect ratio %.1f is above the model's limit of 200; crop "
+                 "image %dx%d: the aspect ratio %.1f is above the model's limit of 200; crop "
                  "or pad it first", width, height, ratio);
     return FALSE;
   }
@@ -85,7 +85,7 @@ qomni_image_smart_resize (int height, int width, const QomniImageParams *p, int 
    * parameters. */
   if (hb < f || wb < f || hb > 1 << 20 || wb > 1 << 20) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
-                 "image %d×%d cannot be resized within the pixel budget [%" G_GINT64_FORMAT
+                 "image %dx%d cannot be resized within the pixel budget [%" G_GINT64_FORMAT
                  ", %" G_GINT64_FORMAT "]", width, height, p->min_pixels, p->max_pixels);
     return FALSE;
   }
@@ -199,7 +199,7 @@ qomni_image_resize_rgb (const guint8 *src, int width, int height, int stride, gu
   if (width <= 0 || height <= 0 || out_width <= 0 || out_height <= 0
       || stride < 3 * width) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
-                 "cannot resize a %d×%d RGB image (stride %d) to %d×%d", width, height, stride,
+                 "cannot resize a %dx%d RGB image (stride %d) to %dx%d", width, height, stride,
                  out_width, out_height);
     return FALSE;
   }
@@ -222,7 +222,7 @@ qomni_image_resize_rgb (const guint8 *src, int width, int height, int stride, gu
   }
   if (!ok) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
-                 "out of memory resizing a %d×%d image to %d×%d", width, height, out_width,
+                 "out of memory resizing a %dx%d image to %dx%d", width, height, out_width,
                  out_height);
     goto out;
   }
@@ -318,12 +318,12 @@ check_input (int width, int height, int stride, const QomniImageParams *p, GErro
 {
   if (width <= 0 || height <= 0) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
-                 "image size %d×%d (width × height) is empty", width, height);
+                 "image size %dx%d (width × height) is empty", width, height);
     return FALSE;
   }
   if ((int64_t) width * height > p->max_input_pixels) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
-                 "image %d×%d has %" G_GINT64_FORMAT " pixels, more than the %" G_GINT64_FORMAT
+                 "image %dx%d has %" G_GINT64_FORMAT " pixels, more than the %" G_GINT64_FORMAT
                  " this build accepts; scale it down first", width, height,
                  (int64_t) width * height, p->max_input_pixels);
     return FALSE;
@@ -384,7 +384,7 @@ qomni_video_preprocess (const guint8 *const *frames, int n_frames, int width, in
     patchify (out, resized, n_frames, grid_t, oh, ow, p);
   else if (error && !*error)
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
-                 "out of memory preprocessing %d frames of %d×%d (resized to %d×%d)", n_frames,
+                 "out of memory preprocessing %d frames of %dx%d (resized to %dx%d)", n_frames,
                  width, height, ow, oh);
   for (int f = 0; f < n_frames; f++)
     g_free (resized[f]);
