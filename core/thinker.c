@@ -170,10 +170,76 @@ check_ids (const QomniThinker *t, const int *ids, int n, GError **error)
   return TRUE;
 }
 
-gboolean
-qomni_thinker_prefill (QomniThinker *t, const int *ids, int n, const float *audio, int n_audio,
-                       const QomniMediaGrid *grids, int n_grids, float *logits, GError **error)
+/* DeepStack: where each visual placeholder's features come from, for the layer hook. */
+typedef struct {
+  QomniThinker *t;
+  const QomniVisualRows **src;   /* [n]: the image or video rows of a placeholder, or NULL */
+  int *row;                      /* [n]: its row within them */
+  int n_layers;                  /* layers that get an addition: the most n_deepstack */
+} DeepStack;
+
+static void
+deepstack_hook (int layer, float *hidden, int row0, int n, gpointer user)
 {
+  DeepStack *ds = user;
+  QomniThinker *t = ds->t;
+  /* The caller's hook sees the layer output itself, as the reference's hidden_states. */
+  if (t->hook)
+    t->hook (layer, hidden, row0, n, t->hook_user);
+  if (layer >= ds->n_layers)
+    return;
+  const int H = t->H;
+  for (int r = 0; r < n; r++) {
+    const QomniVisualRows *v = ds->src[row0 + r];
+    if (!v || layer >= v->n_deepstack || !v->deepstack)
+      continue;
+    const float *add = v->deepstack + ((gsize) layer * v->n_rows + ds->row[row0 + r]) * H;
+    float *h = hidden + (gsize) r * H;
+    for (int i = 0; i < H; i++)
+      h[i] += add[i];
+  }
+}
+
+/* Scatters one kind of visual rows and notes their DeepStack sources. */
+static gboolean
+scatter_visual (QomniThinker *t, const int *ids, int n, int token_id, const char *what,
+                const QomniVisualRows *v, float *x, DeepStack *ds, GError **error)
+{
+  static const QomniVisualRows none = { 0 };
+  if (!v)
+    v = &none;
+  if (v->n_rows > 0 && !v->embeds) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT, "%s rows without data", what);
+    return FALSE;
+  }
+  if (v->n_deepstack < 0 || v->n_deepstack > t->cfg->thinker.text.num_hidden_layers) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
+                 "%d DeepStack levels for the %s, but the thinker has %d layers",
+                 v->n_deepstack, what, t->cfg->thinker.text.num_hidden_layers);
+    return FALSE;
+  }
+  if (!qomni_thinker_scatter (t, ids, n, token_id, v->embeds, v->n_rows, x, error)) {
+    g_prefix_error (error, "%s: ", what);
+    return FALSE;
+  }
+  if (v->n_rows == 0 || !v->deepstack || v->n_deepstack == 0)
+    return TRUE;
+  for (int i = 0, r = 0; i < n; i++)
+    if (ids[i] == token_id) {
+      ds->src[i] = v;
+      ds->row[i] = r++;
+    }
+  ds->n_layers = MAX (ds->n_layers, v->n_deepstack);
+  return TRUE;
+}
+
+gboolean
+qomni_thinker_prefill_media (QomniThinker *t, const int *ids, int n,
+                             const QomniThinkerMedia *media, float *logits, GError **error)
+{
+  static const QomniThinkerMedia no_media = { 0 };
+  if (!media)
+    media = &no_media;
   if (n <= 0) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT, "empty prompt");
     return FALSE;
@@ -186,22 +252,32 @@ qomni_thinker_prefill (QomniThinker *t, const int *ids, int n, const float *audi
                  qomni_thinker_n_past (t), qomni_thinker_max_ctx (t));
     return FALSE;
   }
+  const QomniThinkerConfig *tc = &t->cfg->thinker;
   float *x = g_try_new (float, (gsize) n * t->H);
   int *pos = g_try_new (int, (gsize) 3 * n);
-  gboolean ok = x && pos;
+  DeepStack ds = { t, g_try_new0 (const QomniVisualRows *, n), g_try_new0 (int, n), 0 };
+  gboolean ok = x && pos && ds.src && ds.row;
   if (!ok)
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE, "out of memory for a %d-token prompt", n);
   if (ok) {
     qomni_thinker_embed (t, ids, n, x);
-    ok = qomni_thinker_scatter (t, ids, n, t->cfg->thinker.audio_token_id, audio, n_audio, x,
-                                error);
+    ok = qomni_thinker_scatter (t, ids, n, tc->audio_token_id, media->audio, media->n_audio, x,
+                                error)
+         && scatter_visual (t, ids, n, tc->image_token_id, "images", media->images, x, &ds,
+                            error)
+         && scatter_visual (t, ids, n, tc->video_token_id, "videos", media->videos, x, &ds,
+                            error);
   }
   int next = 0;
   if (ok)
-    ok = qomni_positions_build (&t->cfg->thinker, ids, n, grids, n_grids, t->next_pos, pos,
+    ok = qomni_positions_build (tc, ids, n, media->grids, media->n_grids, t->next_pos, pos,
                                 &next, error);
-  if (ok)
-    ok = qomni_thinker_forward (t, x, pos, n, error);
+  if (ok) {
+    if (ds.n_layers > 0)
+      ok = qomni_decoder_forward (t->dec, x, n, pos, deepstack_hook, &ds, error);
+    else
+      ok = qomni_thinker_forward (t, x, pos, n, error);
+  }
   if (ok) {
     t->next_pos = next;
     if (logits)
@@ -209,7 +285,18 @@ qomni_thinker_prefill (QomniThinker *t, const int *ids, int n, const float *audi
   }
   g_free (x);
   g_free (pos);
+  g_free (ds.src);
+  g_free (ds.row);
   return ok;
+}
+
+gboolean
+qomni_thinker_prefill (QomniThinker *t, const int *ids, int n, const float *audio, int n_audio,
+                       const QomniMediaGrid *grids, int n_grids, float *logits, GError **error)
+{
+  const QomniThinkerMedia media = { .audio = audio, .n_audio = n_audio, .grids = grids,
+                                    .n_grids = n_grids };
+  return qomni_thinker_prefill_media (t, ids, n, &media, logits, error);
 }
 
 gboolean

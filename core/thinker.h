@@ -2,6 +2,7 @@
  *
  *   QomniThinker *t = qomni_thinker_new (weights, config, 4096, &error);
  *   qomni_thinker_prefill (t, ids, n, audio_rows, n_audio_rows, NULL, 0, logits, &error);
+ *   // or, with images/video: qomni_thinker_prefill_media (t, ids, n, &media, logits, &error);
  *   int id = qomni_sampler_sample (s, logits, vocab, ...);
  *   qomni_thinker_decode (t, id, logits, &error);      // one token at a time
  *   qomni_thinker_free (t);
@@ -59,12 +60,41 @@ gboolean qomni_thinker_forward (QomniThinker *t, float *x, const int *pos, int n
 /* logits[n, V] = lm_head(hidden[n, H]). */
 void qomni_thinker_logits (const QomniThinker *t, const float *hidden, int n, float *logits);
 
-/* Embeds ids, scatters audio rows [n_audio, H] into the <|audio_pad|> rows (and image/video
- * rows later), builds 3-D positions continuing from the cache, runs the prompt and writes
- * the last position's logits [V]. */
+/* Embeds ids, scatters audio rows [n_audio, H] into the <|audio_pad|> rows, builds 3-D
+ * positions continuing from the cache, runs the prompt and writes the last position's
+ * logits [V]. A prompt with image or video placeholders needs qomni_thinker_prefill_media. */
 gboolean qomni_thinker_prefill (QomniThinker *t, const int *ids, int n, const float *audio,
                                 int n_audio, const QomniMediaGrid *grids, int n_grids,
                                 float *logits, GError **error);
+
+/* What the vision encoder made for the images (or the videos) of one prompt, all of them
+ * in prompt order (several encode calls' outputs concatenated). Borrowed. */
+typedef struct {
+  const float *embeds;     /* [n_rows, H]: replace the placeholders' embeddings, in order */
+  const float *deepstack;  /* [n_deepstack, n_rows, H]: deepstack[k] is added to the
+                            * placeholders' hidden states after layer k; NULL for none */
+  int n_rows;
+  int n_deepstack;
+} QomniVisualRows;
+
+/* Everything a prompt's placeholders stand for. Borrowed; NULL/0 for what is absent. */
+typedef struct {
+  const float *audio;              /* [n_audio, H] for the <|audio_pad|> tokens */
+  int n_audio;
+  const QomniVisualRows *images;   /* for the <|image_pad|> tokens */
+  const QomniVisualRows *videos;   /* for the <|video_pad|> tokens */
+  const QomniMediaGrid *grids;     /* every image and video, in prompt order */
+  int n_grids;
+} QomniThinkerMedia;
+
+/* qomni_thinker_prefill with images and video: their rows go into the placeholders, their
+ * grids shape the 3-D positions, and their DeepStack features are added after the first
+ * layers at the placeholders' positions (after the layer hook has seen the layer's output,
+ * so the hook observes what the reference calls hidden_states). The placeholder counts must
+ * match the rows given. media may be NULL for a text-only prompt. */
+gboolean qomni_thinker_prefill_media (QomniThinker *t, const int *ids, int n,
+                                      const QomniThinkerMedia *media, float *logits,
+                                      GError **error);
 /* Feeds one token at the next position and writes its logits [V]. */
 gboolean qomni_thinker_decode (QomniThinker *t, int id, float *logits, GError **error);
 
