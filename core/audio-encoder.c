@@ -1,5 +1,6 @@
 /* qomni — the AuT audio encoder on the CPU (architecture notes §4). */
 #include "audio-encoder.h"
+#include "weights-load.h"
 #include "error.h"
 #include "ops-cpu.h"
 
@@ -77,16 +78,6 @@ tokens_for (int r)
   return half_up (half_up (half_up (r)));
 }
 
-static float *
-get_vec (const QomniWeights *w, GError **error, int64_t len, const char *fmt, int layer,
-         const char *name)
-{
-  g_autofree char *full = layer >= 0 ? g_strdup_printf (fmt, layer, name)
-                                     : g_strdup_printf (fmt, name);
-  const QomniTensor *t = qomni_weights_get (w, error, 1, (int64_t[]) { len }, "%s", full);
-  return t ? qomni_tensor_to_f32_alloc (t) : NULL;
-}
-
 static gboolean
 load_conv (Conv *cv, const QomniWeights *w, int index, int co, int ci, GError **error)
 {
@@ -115,20 +106,6 @@ load_conv (Conv *cv, const QomniWeights *w, int index, int co, int ci, GError **
   cv->bias = qomni_tensor_to_f32_alloc (b);
   return TRUE;
 }
-
-#define MAT(dst, rows, cols, ...)                                                          \
-  G_STMT_START {                                                                           \
-    dst = qomni_weights_get (w, error, 2, (int64_t[]) { rows, cols }, __VA_ARGS__);        \
-    if (!dst)                                                                              \
-      goto fail;                                                                           \
-  } G_STMT_END
-
-#define VEC(dst, len, fmt, layer, name)                                                    \
-  G_STMT_START {                                                                           \
-    dst = get_vec (w, error, len, fmt, layer, name);                                       \
-    if (!dst)                                                                              \
-      goto fail;                                                                           \
-  } G_STMT_END
 
 QomniAudioEncoder *
 qomni_audio_encoder_new (const QomniWeights *w, const QomniConfig *config, GError **error)
@@ -165,35 +142,35 @@ qomni_audio_encoder_new (const QomniWeights *w, const QomniConfig *config, GErro
       || !load_conv (&enc->conv[1], w, 2, C, C, error)
       || !load_conv (&enc->conv[2], w, 3, C, C, error))
     goto fail;
-  MAT (enc->conv_out, D, (int64_t) C * enc->F3, PREFIX ".conv_out.weight");
+  QOMNI_LOAD_MAT (enc->conv_out, D, (int64_t) C * enc->F3, PREFIX ".conv_out.weight");
 
   enc->layers = g_new0 (Layer, MAX (enc->L, 1));
   const char *lfmt = PREFIX ".layers.%d.%s";
   for (int l = 0; l < enc->L; l++) {
     Layer *ly = &enc->layers[l];
-    MAT (ly->wq, D, D, PREFIX ".layers.%d.self_attn.q_proj.weight", l);
-    MAT (ly->wk, D, D, PREFIX ".layers.%d.self_attn.k_proj.weight", l);
-    MAT (ly->wv, D, D, PREFIX ".layers.%d.self_attn.v_proj.weight", l);
-    MAT (ly->wo, D, D, PREFIX ".layers.%d.self_attn.out_proj.weight", l);
-    VEC (ly->bq, D, lfmt, l, "self_attn.q_proj.bias");
-    VEC (ly->bk, D, lfmt, l, "self_attn.k_proj.bias");
-    VEC (ly->bv, D, lfmt, l, "self_attn.v_proj.bias");
-    VEC (ly->bo, D, lfmt, l, "self_attn.out_proj.bias");
-    VEC (ly->ln1_w, D, lfmt, l, "self_attn_layer_norm.weight");
-    VEC (ly->ln1_b, D, lfmt, l, "self_attn_layer_norm.bias");
-    VEC (ly->ln2_w, D, lfmt, l, "final_layer_norm.weight");
-    VEC (ly->ln2_b, D, lfmt, l, "final_layer_norm.bias");
-    MAT (ly->fc1, FF, D, PREFIX ".layers.%d.fc1.weight", l);
-    MAT (ly->fc2, D, FF, PREFIX ".layers.%d.fc2.weight", l);
-    VEC (ly->b1, FF, lfmt, l, "fc1.bias");
-    VEC (ly->b2, D, lfmt, l, "fc2.bias");
+    QOMNI_LOAD_MAT (ly->wq, D, D, PREFIX ".layers.%d.self_attn.q_proj.weight", l);
+    QOMNI_LOAD_MAT (ly->wk, D, D, PREFIX ".layers.%d.self_attn.k_proj.weight", l);
+    QOMNI_LOAD_MAT (ly->wv, D, D, PREFIX ".layers.%d.self_attn.v_proj.weight", l);
+    QOMNI_LOAD_MAT (ly->wo, D, D, PREFIX ".layers.%d.self_attn.out_proj.weight", l);
+    QOMNI_LOAD_VEC (ly->bq, D, lfmt, l, "self_attn.q_proj.bias");
+    QOMNI_LOAD_VEC (ly->bk, D, lfmt, l, "self_attn.k_proj.bias");
+    QOMNI_LOAD_VEC (ly->bv, D, lfmt, l, "self_attn.v_proj.bias");
+    QOMNI_LOAD_VEC (ly->bo, D, lfmt, l, "self_attn.out_proj.bias");
+    QOMNI_LOAD_VEC (ly->ln1_w, D, lfmt, l, "self_attn_layer_norm.weight");
+    QOMNI_LOAD_VEC (ly->ln1_b, D, lfmt, l, "self_attn_layer_norm.bias");
+    QOMNI_LOAD_VEC (ly->ln2_w, D, lfmt, l, "final_layer_norm.weight");
+    QOMNI_LOAD_VEC (ly->ln2_b, D, lfmt, l, "final_layer_norm.bias");
+    QOMNI_LOAD_MAT (ly->fc1, FF, D, PREFIX ".layers.%d.fc1.weight", l);
+    QOMNI_LOAD_MAT (ly->fc2, D, FF, PREFIX ".layers.%d.fc2.weight", l);
+    QOMNI_LOAD_VEC (ly->b1, FF, lfmt, l, "fc1.bias");
+    QOMNI_LOAD_VEC (ly->b2, D, lfmt, l, "fc2.bias");
   }
-  VEC (enc->ln_post_w, D, PREFIX ".%s", -1, "ln_post.weight");
-  VEC (enc->ln_post_b, D, PREFIX ".%s", -1, "ln_post.bias");
-  MAT (enc->proj1, D, D, PREFIX ".proj1.weight");
-  MAT (enc->proj2, OUT, D, PREFIX ".proj2.weight");
-  VEC (enc->proj1_b, D, PREFIX ".%s", -1, "proj1.bias");
-  VEC (enc->proj2_b, OUT, PREFIX ".%s", -1, "proj2.bias");
+  QOMNI_LOAD_VEC (enc->ln_post_w, D, PREFIX ".ln_post.weight");
+  QOMNI_LOAD_VEC (enc->ln_post_b, D, PREFIX ".ln_post.bias");
+  QOMNI_LOAD_MAT (enc->proj1, D, D, PREFIX ".proj1.weight");
+  QOMNI_LOAD_MAT (enc->proj2, OUT, D, PREFIX ".proj2.weight");
+  QOMNI_LOAD_VEC (enc->proj1_b, D, PREFIX ".proj1.bias");
+  QOMNI_LOAD_VEC (enc->proj2_b, OUT, PREFIX ".proj2.bias");
 
   /* Sinusoids as the reference's SinusoidsPositionEmbedding computes them in float32:
    * inv[i] = exp(−i·ln(10000)/(D/2 − 1)), row t = [sin(t·inv), cos(t·inv)]. Positions

@@ -92,9 +92,7 @@ struct _QomniCode2WavStream {
 static float *
 vec (const QomniWeights *w, GError **error, int64_t len, const char *prefix, const char *name)
 {
-  const QomniTensor *t = qomni_weights_get (w, error, 1, (int64_t[]) { len }, "%s.%s", prefix,
-                                            name);
-  return t ? qomni_tensor_to_f32_alloc (t) : NULL;
+  return qomni_weights_get_f32 (w, error, len, "%s.%s", prefix, name);
 }
 
 static gboolean

@@ -1,5 +1,6 @@
 /* qomni — shared decoder stack on the CPU. */
 #include "decoder.h"
+#include "weights-load.h"
 #include "error.h"
 #include "ops-cpu.h"
 
@@ -55,16 +56,8 @@ get_vec (const QomniWeights *w, GError **error, int64_t len, gboolean optional,
   g_autofree char *full = g_strdup_printf ("%s.layers.%d.%s", prefix, layer, name);
   if (optional && !qomni_weights_find (w, full))
     return NULL;
-  const QomniTensor *t = qomni_weights_get (w, error, 1, (int64_t[]) { len }, "%s", full);
-  return t ? qomni_tensor_to_f32_alloc (t) : NULL;
+  return qomni_weights_get_f32 (w, error, len, "%s", full);
 }
-
-#define MAT(dst, rows, cols, ...)                                                          \
-  G_STMT_START {                                                                           \
-    dst = qomni_weights_get (w, error, 2, (int64_t[]) { rows, cols }, __VA_ARGS__);        \
-    if (!dst)                                                                              \
-      goto fail;                                                                           \
-  } G_STMT_END
 
 QomniDecoder *
 qomni_decoder_new (const QomniWeights *w, const QomniTextConfig *cfg, const char *prefix,
@@ -89,10 +82,10 @@ qomni_decoder_new (const QomniWeights *w, const QomniTextConfig *cfg, const char
 
   for (int l = 0; l < L; l++) {
     Layer *ly = &d->layers[l];
-    MAT (ly->wq, d->q_dim, H, "%s.layers.%d.self_attn.q_proj.weight", prefix, l);
-    MAT (ly->wk, d->kv_dim, H, "%s.layers.%d.self_attn.k_proj.weight", prefix, l);
-    MAT (ly->wv, d->kv_dim, H, "%s.layers.%d.self_attn.v_proj.weight", prefix, l);
-    MAT (ly->wo, H, d->q_dim, "%s.layers.%d.self_attn.o_proj.weight", prefix, l);
+    QOMNI_LOAD_MAT (ly->wq, d->q_dim, H, "%s.layers.%d.self_attn.q_proj.weight", prefix, l);
+    QOMNI_LOAD_MAT (ly->wk, d->kv_dim, H, "%s.layers.%d.self_attn.k_proj.weight", prefix, l);
+    QOMNI_LOAD_MAT (ly->wv, d->kv_dim, H, "%s.layers.%d.self_attn.v_proj.weight", prefix, l);
+    QOMNI_LOAD_MAT (ly->wo, H, d->q_dim, "%s.layers.%d.self_attn.o_proj.weight", prefix, l);
     GError *e = NULL;
     ly->q_norm = get_vec (w, &e, d->hd, TRUE, prefix, l, "self_attn.q_norm.weight");
     if (!e)
@@ -110,25 +103,25 @@ qomni_decoder_new (const QomniWeights *w, const QomniTextConfig *cfg, const char
       goto fail;
     }
     if (layer_is_moe (cfg, l)) {
-      MAT (ly->router, E, H, "%s.layers.%d.mlp.gate.weight", prefix, l);
+      QOMNI_LOAD_MAT (ly->router, E, H, "%s.layers.%d.mlp.gate.weight", prefix, l);
       ly->gate = g_new0 (const QomniTensor *, E);
       ly->up = g_new0 (const QomniTensor *, E);
       ly->down = g_new0 (const QomniTensor *, E);
       for (int x = 0; x < E; x++) {
-        MAT (ly->gate[x], I, H, "%s.layers.%d.mlp.experts.%d.gate_proj.weight", prefix, l, x);
-        MAT (ly->up[x], I, H, "%s.layers.%d.mlp.experts.%d.up_proj.weight", prefix, l, x);
-        MAT (ly->down[x], H, I, "%s.layers.%d.mlp.experts.%d.down_proj.weight", prefix, l, x);
+        QOMNI_LOAD_MAT (ly->gate[x], I, H, "%s.layers.%d.mlp.experts.%d.gate_proj.weight", prefix, l, x);
+        QOMNI_LOAD_MAT (ly->up[x], I, H, "%s.layers.%d.mlp.experts.%d.up_proj.weight", prefix, l, x);
+        QOMNI_LOAD_MAT (ly->down[x], H, I, "%s.layers.%d.mlp.experts.%d.down_proj.weight", prefix, l, x);
       }
       if (Is > 0) {
-        MAT (ly->sh_gate, Is, H, "%s.layers.%d.mlp.shared_expert.gate_proj.weight", prefix, l);
-        MAT (ly->sh_up, Is, H, "%s.layers.%d.mlp.shared_expert.up_proj.weight", prefix, l);
-        MAT (ly->sh_down, H, Is, "%s.layers.%d.mlp.shared_expert.down_proj.weight", prefix, l);
-        MAT (ly->sh_gate_w, 1, H, "%s.layers.%d.mlp.shared_expert_gate.weight", prefix, l);
+        QOMNI_LOAD_MAT (ly->sh_gate, Is, H, "%s.layers.%d.mlp.shared_expert.gate_proj.weight", prefix, l);
+        QOMNI_LOAD_MAT (ly->sh_up, Is, H, "%s.layers.%d.mlp.shared_expert.up_proj.weight", prefix, l);
+        QOMNI_LOAD_MAT (ly->sh_down, H, Is, "%s.layers.%d.mlp.shared_expert.down_proj.weight", prefix, l);
+        QOMNI_LOAD_MAT (ly->sh_gate_w, 1, H, "%s.layers.%d.mlp.shared_expert_gate.weight", prefix, l);
       }
     } else {
-      MAT (ly->d_gate, Id, H, "%s.layers.%d.mlp.gate_proj.weight", prefix, l);
-      MAT (ly->d_up, Id, H, "%s.layers.%d.mlp.up_proj.weight", prefix, l);
-      MAT (ly->d_down, H, Id, "%s.layers.%d.mlp.down_proj.weight", prefix, l);
+      QOMNI_LOAD_MAT (ly->d_gate, Id, H, "%s.layers.%d.mlp.gate_proj.weight", prefix, l);
+      QOMNI_LOAD_MAT (ly->d_up, Id, H, "%s.layers.%d.mlp.up_proj.weight", prefix, l);
+      QOMNI_LOAD_MAT (ly->d_down, H, Id, "%s.layers.%d.mlp.down_proj.weight", prefix, l);
     }
     ly->k_cache = g_try_new (float, (gsize) max_ctx * d->kv_dim);
     ly->v_cache = g_try_new (float, (gsize) max_ctx * d->kv_dim);

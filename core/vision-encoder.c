@@ -1,5 +1,6 @@
 /* qomni — the vision encoder on the CPU (architecture notes §6). */
 #include "vision-encoder.h"
+#include "weights-load.h"
 #include "error.h"
 #include "ops-cpu.h"
 
@@ -54,40 +55,18 @@ struct _QomniVisionEncoder {
   gpointer trace_user;
 };
 
-static float *
-get_vec (const QomniWeights *w, GError **error, int64_t len, const char *full)
-{
-  const QomniTensor *t = qomni_weights_get (w, error, 1, (int64_t[]) { len }, "%s", full);
-  return t ? qomni_tensor_to_f32_alloc (t) : NULL;
-}
-
-#define MAT(dst, rows, cols, ...)                                                          \
-  G_STMT_START {                                                                           \
-    dst = qomni_weights_get (w, error, 2, (int64_t[]) { rows, cols }, __VA_ARGS__);        \
-    if (!dst)                                                                              \
-      goto fail;                                                                           \
-  } G_STMT_END
-
-#define VEC(dst, len, ...)                                                                 \
-  G_STMT_START {                                                                           \
-    g_autofree char *name_ = g_strdup_printf (__VA_ARGS__);                                \
-    dst = get_vec (w, error, len, name_);                                                  \
-    if (!dst)                                                                              \
-      goto fail;                                                                           \
-  } G_STMT_END
-
 static gboolean
 load_merger (Merger *m, const QomniWeights *w, const char *name, gboolean post_shuffle, int D,
              int OUT, GError **error)
 {
   const int G = 4 * D;
   m->post_shuffle = post_shuffle;
-  VEC (m->ln_w, post_shuffle ? G : D, PREFIX ".%s.ln_q.weight", name);
-  VEC (m->ln_b, post_shuffle ? G : D, PREFIX ".%s.ln_q.bias", name);
-  MAT (m->fc1, G, G, PREFIX ".%s.mlp.0.weight", name);
-  MAT (m->fc2, OUT, G, PREFIX ".%s.mlp.2.weight", name);
-  VEC (m->b1, G, PREFIX ".%s.mlp.0.bias", name);
-  VEC (m->b2, OUT, PREFIX ".%s.mlp.2.bias", name);
+  QOMNI_LOAD_VEC (m->ln_w, post_shuffle ? G : D, PREFIX ".%s.ln_q.weight", name);
+  QOMNI_LOAD_VEC (m->ln_b, post_shuffle ? G : D, PREFIX ".%s.ln_q.bias", name);
+  QOMNI_LOAD_MAT (m->fc1, G, G, PREFIX ".%s.mlp.0.weight", name);
+  QOMNI_LOAD_MAT (m->fc2, OUT, G, PREFIX ".%s.mlp.2.weight", name);
+  QOMNI_LOAD_VEC (m->b1, G, PREFIX ".%s.mlp.0.bias", name);
+  QOMNI_LOAD_VEC (m->b2, OUT, PREFIX ".%s.mlp.2.bias", name);
   return TRUE;
 fail:
   return FALSE;
@@ -168,24 +147,24 @@ qomni_vision_encoder_new (const QomniWeights *w, const QomniConfig *config, GErr
   enc->patch_w.shape[1] = enc->patch_dim;
   for (int i = 2; i < QOMNI_MAX_DIMS; i++)
     enc->patch_w.shape[i] = 0;
-  VEC (enc->patch_b, D, PREFIX ".patch_embed.proj.bias");
-  MAT (enc->pos, vc->num_position_embeddings, D, PREFIX ".pos_embed.weight");
+  QOMNI_LOAD_VEC (enc->patch_b, D, PREFIX ".patch_embed.proj.bias");
+  QOMNI_LOAD_MAT (enc->pos, vc->num_position_embeddings, D, PREFIX ".pos_embed.weight");
 
   enc->blocks = g_new0 (Block, enc->L);
   for (int l = 0; l < enc->L; l++) {
     Block *b = &enc->blocks[l];
-    VEC (b->ln1_w, D, PREFIX ".blocks.%d.norm1.weight", l);
-    VEC (b->ln1_b, D, PREFIX ".blocks.%d.norm1.bias", l);
-    VEC (b->ln2_w, D, PREFIX ".blocks.%d.norm2.weight", l);
-    VEC (b->ln2_b, D, PREFIX ".blocks.%d.norm2.bias", l);
-    MAT (b->qkv, 3 * D, D, PREFIX ".blocks.%d.attn.qkv.weight", l);
-    VEC (b->qkv_b, 3 * D, PREFIX ".blocks.%d.attn.qkv.bias", l);
-    MAT (b->proj, D, D, PREFIX ".blocks.%d.attn.proj.weight", l);
-    VEC (b->proj_b, D, PREFIX ".blocks.%d.attn.proj.bias", l);
-    MAT (b->fc1, FF, D, PREFIX ".blocks.%d.mlp.linear_fc1.weight", l);
-    VEC (b->b1, FF, PREFIX ".blocks.%d.mlp.linear_fc1.bias", l);
-    MAT (b->fc2, D, FF, PREFIX ".blocks.%d.mlp.linear_fc2.weight", l);
-    VEC (b->b2, D, PREFIX ".blocks.%d.mlp.linear_fc2.bias", l);
+    QOMNI_LOAD_VEC (b->ln1_w, D, PREFIX ".blocks.%d.norm1.weight", l);
+    QOMNI_LOAD_VEC (b->ln1_b, D, PREFIX ".blocks.%d.norm1.bias", l);
+    QOMNI_LOAD_VEC (b->ln2_w, D, PREFIX ".blocks.%d.norm2.weight", l);
+    QOMNI_LOAD_VEC (b->ln2_b, D, PREFIX ".blocks.%d.norm2.bias", l);
+    QOMNI_LOAD_MAT (b->qkv, 3 * D, D, PREFIX ".blocks.%d.attn.qkv.weight", l);
+    QOMNI_LOAD_VEC (b->qkv_b, 3 * D, PREFIX ".blocks.%d.attn.qkv.bias", l);
+    QOMNI_LOAD_MAT (b->proj, D, D, PREFIX ".blocks.%d.attn.proj.weight", l);
+    QOMNI_LOAD_VEC (b->proj_b, D, PREFIX ".blocks.%d.attn.proj.bias", l);
+    QOMNI_LOAD_MAT (b->fc1, FF, D, PREFIX ".blocks.%d.mlp.linear_fc1.weight", l);
+    QOMNI_LOAD_VEC (b->b1, FF, PREFIX ".blocks.%d.mlp.linear_fc1.bias", l);
+    QOMNI_LOAD_MAT (b->fc2, D, FF, PREFIX ".blocks.%d.mlp.linear_fc2.weight", l);
+    QOMNI_LOAD_VEC (b->b2, D, PREFIX ".blocks.%d.mlp.linear_fc2.bias", l);
   }
   if (!load_merger (&enc->merger, w, "merger", FALSE, D, OUT, error))
     goto fail;

@@ -145,6 +145,21 @@ qomni_weights_get (const QomniWeights *w, GError **error, int ndim, const int64_
   return t;
 }
 
+float *
+qomni_weights_get_f32 (const QomniWeights *w, GError **error, int64_t len, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *name = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  const QomniTensor *t = qomni_weights_get (w, error, 1, (int64_t[]) { len }, "%s", name);
+  if (!t)
+    return NULL;
+  float *out = g_new (float, MAX (len, 1));
+  qomni_to_f32 (t->dtype, t->data, out, len);
+  return out;
+}
+
 typedef struct {
   void (*fn) (const QomniTensor *, gpointer);
   gpointer user;

@@ -40,6 +40,11 @@ const QomniTensor *qomni_weights_get (const QomniWeights *weights, GError **erro
                                       const int64_t *shape, const char *fmt, ...)
     G_GNUC_PRINTF (5, 6);
 
+/* (transfer full) The 1-D tensor named printf-style, checked to have len elements, as
+ * floats: norm gains, biases, scales. NULL with the error of qomni_weights_get. */
+float *qomni_weights_get_f32 (const QomniWeights *weights, GError **error, int64_t len,
+                              const char *fmt, ...) G_GNUC_PRINTF (4, 5);
+
 /* Calls fn for every tensor, in no particular order. */
 void qomni_weights_foreach (const QomniWeights *weights,
                             void (*fn) (const QomniTensor *t, gpointer user), gpointer user);
