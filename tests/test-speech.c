@@ -84,11 +84,11 @@ static void
 fixture_load (void)
 {
   GError *error = NULL;
-  fx.w = refs_open ("tiny-omni");
-  fx.refs = refs_open ("tiny-omni/refs.safetensors");
-  g_autofree char *cfg_path = refs_path ("tiny-omni/config.json");
-  fx.cfg = qomni_config_load (cfg_path, &error);
-  g_assert_no_error (error);
+  RefsTiny tiny;
+  refs_tiny_load (&tiny);
+  fx.w = tiny.w;
+  fx.refs = tiny.refs;
+  fx.cfg = tiny.cfg;
   fx.ids = refs_ints (fx.refs, "thinker.prompt_ids", &fx.n);
   run_thinker ();
   fx.c2w = qomni_code2wav_new (fx.w, fx.cfg, &error);

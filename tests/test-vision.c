@@ -29,12 +29,11 @@ static Fixture fx;
 static void
 fixture_load (void)
 {
-  GError *error = NULL;
-  fx.w = refs_open ("tiny-omni");
-  fx.refs = refs_open ("tiny-omni/refs.safetensors");
-  g_autofree char *cfg_path = refs_path ("tiny-omni/config.json");
-  fx.cfg = qomni_config_load (cfg_path, &error);
-  g_assert_no_error (error);
+  RefsTiny tiny;
+  refs_tiny_load (&tiny);
+  fx.w = tiny.w;
+  fx.refs = tiny.refs;
+  fx.cfg = tiny.cfg;
   /* refs.json "vision.processor": min_pixels 4096, max_pixels 65536 */
   fx.params = QOMNI_IMAGE_PARAMS_DEFAULT;
   fx.params.min_pixels = 4096;
