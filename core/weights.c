@@ -7,6 +7,7 @@
  */
 #include "weights.h"
 #include "error.h"
+#include "gguf.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -459,6 +460,8 @@ load_index (QomniWeights *w, const char *index_path, GError **error)
 QomniWeights *
 qomni_weights_open (const char *path, GError **error)
 {
+  if (g_str_has_suffix (path, ".gguf") && !g_file_test (path, G_FILE_TEST_IS_DIR))
+    return qomni_gguf_load_weights (path, error);
   if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
     QomniWeights *w = qomni_weights_new_empty (path);
     g_autofree char *index = g_build_filename (path, "model.safetensors.index.json", NULL);

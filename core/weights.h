@@ -8,7 +8,8 @@
  *   qomni_weights_free (w);   // unmaps every file; every QomniTensor pointer dies with it
  *
  * Accepted inputs: a Hugging Face folder (model.safetensors.index.json and its shards, or a
- * single model.safetensors), a single .safetensors file. Files are memory-mapped, never read
+ * single model.safetensors), a single .safetensors file, a .gguf file (gguf.h; tensors under
+ * their release names, stacked experts as per-expert views). Files are memory-mapped, never read
  * whole. Experts re-saved by transformers v5 as fused 3-D tensors
  * (`mlp.experts.gate_up_proj [E, 2I, H]`, `mlp.experts.down_proj [E, H, I]`) are exposed as
  * the release's per-expert 2-D names, as views.

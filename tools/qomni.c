@@ -16,6 +16,7 @@ static const Command commands[] = {
   { "generate", qomni_cmd_generate, "run a prompt through the thinker and stream the answer" },
   { "mkmodel", qomni_cmd_mkmodel, "write a random-weight checkpoint in the release layout" },
   { "bench", qomni_cmd_bench, "measure prefill and decode speed with random weights" },
+  { "convert", qomni_cmd_convert, "write a checkpoint as GGUF, quantized to Q8_0 or Q4_0" },
 };
 
 static void
