@@ -112,36 +112,6 @@ dot_f16 (const uint16_t *w, const float *x, int64_t k)
   return s;
 }
 
-QOMNI_SIMD_CLONES static float
-dot_q8_0 (const QomniBlockQ8_0 *restrict b, const float *restrict x, int64_t k)
-{
-  float s = 0.0f;
-  for (int64_t blk = 0; blk < k / QOMNI_QK8_0; blk++) {
-    float acc = 0.0f;
-    const float *xb = x + blk * QOMNI_QK8_0;
-    for (int j = 0; j < QOMNI_QK8_0; j++)
-      acc += (float) b[blk].qs[j] * xb[j];
-    s += acc * qomni_f16_to_f32 (b[blk].d);
-  }
-  return s;
-}
-
-QOMNI_SIMD_CLONES static float
-dot_q4_0 (const QomniBlockQ4_0 *restrict b, const float *restrict x, int64_t k)
-{
-  float s = 0.0f;
-  for (int64_t blk = 0; blk < k / QOMNI_QK4_0; blk++) {
-    float acc = 0.0f;
-    const float *xb = x + blk * QOMNI_QK4_0;
-    for (int j = 0; j < QOMNI_QK4_0 / 2; j++) {
-      acc += (float) ((b[blk].qs[j] & 0x0f) - 8) * xb[j];
-      acc += (float) ((b[blk].qs[j] >> 4) - 8) * xb[j + QOMNI_QK4_0 / 2];
-    }
-    s += acc * qomni_f16_to_f32 (b[blk].d);
-  }
-  return s;
-}
-
 float
 qomni_cpu_dot_row (QomniDType dtype, const void *w_row, const float *x, int64_t k)
 {
@@ -149,8 +119,8 @@ qomni_cpu_dot_row (QomniDType dtype, const void *w_row, const float *x, int64_t 
     case QOMNI_DTYPE_F32:  return dot_f32 (w_row, x, k);
     case QOMNI_DTYPE_BF16: return dot_bf16 (w_row, x, k);
     case QOMNI_DTYPE_F16:  return dot_f16 (w_row, x, k);
-    case QOMNI_DTYPE_Q8_0: return dot_q8_0 (w_row, x, k);
-    case QOMNI_DTYPE_Q4_0: return dot_q4_0 (w_row, x, k);
+    case QOMNI_DTYPE_Q8_0: return qomni_vec_dot_q8_0_f32 (w_row, x, k);
+    case QOMNI_DTYPE_Q4_0: return qomni_vec_dot_q4_0_f32 (w_row, x, k);
     default: g_assert_not_reached ();
   }
   return 0.0f;
@@ -189,7 +159,10 @@ qomni_cpu_linear (float *y, const float *x, int n, const QomniTensor *w, const f
   /* Each weight row is read once and used for all n activation rows. Only parallelize
    * when there is enough work to pay for waking the threads. */
   const gboolean par = (double) out * (double) in * n > 32768.0;
-  if (n == 1) {
+  /* Block formats go through their fused kernels row by row: widening a whole Q8_0 row to
+   * f32 first costs more than the products it would save. */
+  const gboolean blocks = qomni_dtype_info (w->dtype)->block_elems > 1;
+  if (n == 1 || blocks) {
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t o = 0; o < out; o++) {
       const void *row = base + (size_t) o * row_bytes;
