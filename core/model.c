@@ -1,6 +1,7 @@
 /* qomni — model loading. */
 #include "model.h"
 #include "error.h"
+#include "gguf.h"
 
 static void
 model_clear (gpointer p)
@@ -27,9 +28,12 @@ qomni_model_load (const char *path, GError **error)
     m->config = qomni_config_load (cfg, error);
   } else if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_IO, "model path %s does not exist", path);
+  } else if (g_str_has_suffix (path, ".gguf")) {
+    /* a qomni GGUF carries the config in its metadata (docs/gguf.md) */
+    m->config = qomni_gguf_read_config (path, error);
   } else {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "%s: expected a checkpoint folder with config.json", path);
+                 "%s: expected a checkpoint folder with config.json or a .gguf file", path);
   }
   if (m->config)
     m->weights = qomni_weights_open (path, error);

@@ -2,6 +2,9 @@
  * stacked experts as release-name views, conversion of the tiny fixture checkpoint, and
  * broken files that must give a QOMNI_ERROR naming the file and tensor. */
 #include "commands.h"
+#include "refs.h"
+#include "sampler.h"
+#include "thinker.h"
 #include "error.h"
 #include "gguf.h"
 #include "quant.h"
@@ -522,6 +525,53 @@ test_convert_tiny (void)
   g_unlink (out);
 }
 
+/* The tiny fixture in Q8_0 (issue 6): the thinker on the converted file against the float32
+ * reference: last-position logits by NMSE (tolerance 1e-3) and the 8 greedy tokens. */
+static void
+test_q8_thinker (void)
+{
+  RefsTiny fx;
+  refs_tiny_load (&fx);
+  g_autofree char *model = refs_path ("tiny-omni");
+  g_autofree char *out = tmp_path ("tiny-q8_0-thinker.gguf");
+  char *argv[] = { "convert", "--model", model, "--quant", "q8_0", "--min-elements", "256",
+                   "--quiet", out, NULL };
+  g_assert_cmpint (qomni_cmd_convert (G_N_ELEMENTS (argv) - 1, argv), ==, 0);
+  g_autoptr (GError) error = NULL;
+  QomniWeights *w = qomni_weights_open (out, &error);
+  g_assert_no_error (error);
+  g_autoptr (QomniConfig) cfg = qomni_gguf_read_config (out, &error);
+  g_assert_no_error (error);
+  const QomniTensor *q = qomni_weights_find (w, "thinker.model.layers.0.self_attn.q_proj.weight");
+  g_assert_true (q && q->dtype == QOMNI_DTYPE_Q8_0);
+
+  QomniThinker *t = qomni_thinker_new (w, cfg, 128, &error);
+  g_assert_no_error (error);
+  const int V = qomni_thinker_vocab_size (t);
+  int n, n_seq;
+  g_autofree int *ids = refs_ints (fx.refs, "thinker.prompt_ids", &n);
+  g_autofree int *seq = refs_ints (fx.refs, "generate.sequences", &n_seq);
+  g_autofree float *logits = g_new (float, V);
+  g_assert_true (qomni_thinker_prefill (t, ids, n, refs_f32 (fx.refs, "audio.embeds", -1), 43,
+                                        NULL, 0, logits, &error));
+  g_assert_no_error (error);
+  const double e = nmse (logits, refs_f32 (fx.refs, "thinker.prefill_logits_last", V), V);
+  g_test_message ("Q8_0 thinker: last logits NMSE %.3g against the float32 reference", e);
+  g_assert_cmpfloat (e, <, 1e-3);
+  QomniSampler *s = qomni_sampler_new (&QOMNI_SAMPLER_PARAMS_GREEDY);
+  for (int i = 0; i < 8; i++) {
+    const int id = qomni_sampler_sample (s, logits, V, NULL, 0, 0, 0, -1);
+    g_assert_cmpint (id, ==, seq[n + i]);
+    if (i < 7)
+      g_assert_true (qomni_thinker_decode (t, id, logits, &error));
+  }
+  qomni_sampler_free (s);
+  qomni_thinker_free (t);
+  qomni_weights_free (w);
+  refs_tiny_clear (&fx);
+  g_unlink (out);
+}
+
 static void
 test_convert_bad_usage (void)
 {
@@ -547,6 +597,7 @@ main (int argc, char **argv)
   g_test_add_func ("/gguf/convert-bad-usage", test_convert_bad_usage);
   if (!g_getenv ("QOMNI_TEST_NO_CONVERT"))
     g_test_add_func ("/gguf/convert-tiny", test_convert_tiny);
+  g_test_add_func ("/gguf/q8-thinker", test_q8_thinker);
   int rc = g_test_run ();
   g_autoptr (GDir) dir = g_dir_open (tmpdir, 0, NULL);
   const char *name;
