@@ -185,4 +185,12 @@ QomniWeights *qomni_gguf_load_weights (const char *path, GError **error);
 /* (transfer full) The model config from `qomni.config_json`. */
 QomniConfig *qomni_gguf_read_config (const char *path, GError **error);
 
+/* "f32", "f16", "bf16", "q8_0", "q4_0" → the dtype and llama.cpp's general.file_type. */
+gboolean qomni_gguf_parse_file_type (const char *name, QomniDType *dtype, guint32 *file_type);
+/* The key/values of a qomni model file: general.*, the whole config.json text under
+ * qomni.config_json, and llama.cpp-style keys of the thinker's text model. */
+void qomni_gguf_writer_set_model_metadata (QomniGgufWriter *w, const char *name,
+                                           guint32 file_type, const char *config_json,
+                                           gsize json_len, const QomniConfig *config);
+
 G_END_DECLS

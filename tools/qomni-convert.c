@@ -32,33 +32,6 @@
 #define CHUNK_ELEMENTS (1 << 20)   /* rows converted per step: about 4 MiB of f32 */
 #define PROGRESS_INTERVAL_US (2 * G_USEC_PER_SEC)
 
-/* Output types a user may ask for, with llama.cpp's general.file_type for each. */
-static const struct {
-  const char *name;
-  QomniDType dtype;
-  guint32 file_type;
-} quant_types[] = {
-  { "f32",  QOMNI_DTYPE_F32,  0 },
-  { "f16",  QOMNI_DTYPE_F16,  1 },
-  { "q4_0", QOMNI_DTYPE_Q4_0, 2 },
-  { "q8_0", QOMNI_DTYPE_Q8_0, 7 },
-  { "bf16", QOMNI_DTYPE_BF16, 32 },
-};
-
-static gboolean
-parse_quant (const char *name, QomniDType *dtype, guint32 *file_type)
-{
-  for (guint i = 0; i < G_N_ELEMENTS (quant_types); i++) {
-    if (g_ascii_strcasecmp (name, quant_types[i].name) == 0) {
-      *dtype = quant_types[i].dtype;
-      if (file_type)
-        *file_type = quant_types[i].file_type;
-      return TRUE;
-    }
-  }
-  return FALSE;
-}
-
 typedef struct {
   char *prefix;
   QomniDType dtype;
@@ -369,66 +342,6 @@ write_source (Convert *c, QomniGgufWriter *w, const QomniTensor *t, QomniDType d
 }
 
 /* A value at a dotted path of the config JSON, or NULL. */
-static JsonNode *
-json_path (JsonObject *root, const char *path)
-{
-  g_auto (GStrv) parts = g_strsplit (path, ".", -1);
-  JsonNode *node = NULL;
-  for (guint i = 0; parts[i]; i++) {
-    if (!root || !json_object_has_member (root, parts[i]))
-      return NULL;
-    node = json_object_get_member (root, parts[i]);
-    root = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-  }
-  return node;
-}
-
-/* The model config travels whole in qomni.config_json; the llama.cpp-style keys of the
- * thinker's text model are filled for tools that look at GGUF headers. */
-static void
-set_metadata (Convert *c, QomniGgufWriter *w, const char *json, gsize json_len,
-              const QomniConfig *cfg)
-{
-  g_autofree char *name = g_path_get_basename (c->model_dir);
-  qomni_gguf_writer_set_string (w, "general.architecture", "qwen3omnimoe");
-  qomni_gguf_writer_set_string (w, "general.name", name);
-  qomni_gguf_writer_set_u32 (w, "general.file_type", c->file_type);
-  qomni_gguf_writer_set_u32 (w, "general.quantization_version", 2);
-  qomni_gguf_writer_set_u32 (w, "qomni.format_version", 1);
-  g_autofree char *text = g_strndup (json, json_len);
-  qomni_gguf_writer_set_string (w, "qomni.config_json", text);
-
-  const QomniTextConfig *t = &cfg->thinker.text;
-#define ARCH "qwen3vlmoe."
-  g_autoptr (JsonParser) parser = json_parser_new ();
-  if (json_parser_load_from_data (parser, json, (gssize) json_len, NULL) &&
-      JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser))) {
-    JsonNode *ctx = json_path (json_node_get_object (json_parser_get_root (parser)),
-                               "thinker_config.text_config.max_position_embeddings");
-    if (ctx && JSON_NODE_HOLDS_VALUE (ctx) && json_node_get_value_type (ctx) == G_TYPE_INT64)
-      qomni_gguf_writer_set_u32 (w, ARCH "context_length", (guint32) json_node_get_int (ctx));
-  }
-  qomni_gguf_writer_set_u32 (w, ARCH "block_count", (guint32) t->num_hidden_layers);
-  qomni_gguf_writer_set_u32 (w, ARCH "embedding_length", (guint32) t->hidden_size);
-  qomni_gguf_writer_set_u32 (w, ARCH "feed_forward_length", (guint32) t->intermediate_size);
-  qomni_gguf_writer_set_u32 (w, ARCH "expert_feed_forward_length",
-                             (guint32) t->moe_intermediate_size);
-  qomni_gguf_writer_set_u32 (w, ARCH "expert_count", (guint32) t->num_experts);
-  qomni_gguf_writer_set_u32 (w, ARCH "expert_used_count", (guint32) t->num_experts_per_tok);
-  qomni_gguf_writer_set_u32 (w, ARCH "attention.head_count", (guint32) t->num_attention_heads);
-  qomni_gguf_writer_set_u32 (w, ARCH "attention.head_count_kv",
-                             (guint32) t->num_key_value_heads);
-  qomni_gguf_writer_set_u32 (w, ARCH "attention.key_length", (guint32) t->head_dim);
-  qomni_gguf_writer_set_u32 (w, ARCH "attention.value_length", (guint32) t->head_dim);
-  qomni_gguf_writer_set_f32 (w, ARCH "attention.layer_norm_rms_epsilon", (float) t->rms_norm_eps);
-  qomni_gguf_writer_set_f32 (w, ARCH "rope.freq_base", (float) t->rope_theta);
-  gint32 sections[4] = { t->mrope_section[0], t->mrope_section[1], t->mrope_section[2], 0 };
-  qomni_gguf_writer_set_array (w, ARCH "rope.dimension_sections", QOMNI_GGUF_INT32, sections, 4);
-  qomni_gguf_writer_set_u32 (w, ARCH "vocab_size", (guint32) t->vocab_size);
-  qomni_gguf_writer_set_bool (w, ARCH "expert_weights_norm", t->norm_topk_prob);
-#undef ARCH
-}
-
 static gboolean
 convert (Convert *c, GError **error)
 {
@@ -454,7 +367,9 @@ convert (Convert *c, GError **error)
   g_autoptr (QomniGgufWriter) gw = qomni_gguf_writer_new ();
   if (!out)
     goto done;
-  set_metadata (c, gw, json, json_len, cfg);
+  char *model_name = g_path_get_basename (c->model_dir);
+  qomni_gguf_writer_set_model_metadata (gw, model_name, c->file_type, json, json_len, cfg);
+  g_free (model_name);
   for (guint i = 0; i < out->len; i++) {
     OutTensor *o = &g_array_index (out, OutTensor, i);
     qomni_gguf_writer_add_tensor (gw, o->gguf_name, o->dtype, o->ndim, o->shape);
@@ -516,7 +431,7 @@ qomni_cmd_convert (int argc, char **argv)
   }
   Convert c = { .model_dir = model, .out_path = argv[1], .min_elements = min_elements,
                 .quiet = quiet };
-  if (!parse_quant (quant, &c.target, &c.file_type)) {
+  if (!qomni_gguf_parse_file_type (quant, &c.target, &c.file_type)) {
     g_printerr ("qomni convert: unknown --quant %s (q8_0, q4_0, bf16, f16, f32)\n", quant);
     return 2;
   }
@@ -525,7 +440,7 @@ qomni_cmd_convert (int argc, char **argv)
   c.keeps = keep_list;
   for (guint i = 0; i < c.n_keeps; i++) {
     char *eq = strchr (keeps[i], '=');
-    if (!eq || eq == keeps[i] || !parse_quant (eq + 1, &keep_list[i].dtype, NULL)) {
+    if (!eq || eq == keeps[i] || !qomni_gguf_parse_file_type (eq + 1, &keep_list[i].dtype, NULL)) {
       g_printerr ("qomni convert: --keep %s: expected COMPONENT=TYPE with TYPE one of q8_0, "
                   "q4_0, bf16, f16, f32\n", keeps[i]);
       return 2;
