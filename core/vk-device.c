@@ -721,6 +721,24 @@ qomni_vk_cmd_copy (QomniVkCmd *c, const QomniVkBuffer *src, uint64_t src_off,
 }
 
 void
+qomni_vk_cmd_copy_rows (QomniVkCmd *c, const QomniVkBuffer *src, uint64_t src_off,
+                        uint64_t src_stride, const QomniVkBuffer *dst, uint64_t dst_off,
+                        uint64_t dst_stride, uint64_t row_bytes, uint32_t n)
+{
+  if (n == 0 || c->error)
+    return;
+  g_assert (src_off + (n - 1) * src_stride + row_bytes <= src->size);
+  g_assert (dst_off + (n - 1) * dst_stride + row_bytes <= dst->size);
+  VkBufferCopy *r = g_new (VkBufferCopy, n);
+  for (uint32_t i = 0; i < n; i++)
+    r[i] = (VkBufferCopy) { .srcOffset = src_off + i * src_stride,
+                            .dstOffset = dst_off + i * dst_stride, .size = row_bytes };
+  vkCmdCopyBuffer (c->cb, src->buffer, dst->buffer, n, r);
+  g_free (r);
+  barrier (c);
+}
+
+void
 qomni_vk_cmd_fill (QomniVkCmd *c, const QomniVkBuffer *dst, uint64_t off, uint64_t n,
                    uint32_t word)
 {

@@ -147,6 +147,10 @@ void qomni_vk_dispatch (QomniVkCmd *cmd, QomniVkPipe pipe, const QomniVkBind *bi
                         uint32_t gy, uint32_t gz);
 void qomni_vk_cmd_copy (QomniVkCmd *cmd, const QomniVkBuffer *src, uint64_t src_off,
                         const QomniVkBuffer *dst, uint64_t dst_off, uint64_t n);
+/* n rows of row_bytes, strided on both sides, as one copy command. */
+void qomni_vk_cmd_copy_rows (QomniVkCmd *cmd, const QomniVkBuffer *src, uint64_t src_off,
+                             uint64_t src_stride, const QomniVkBuffer *dst, uint64_t dst_off,
+                             uint64_t dst_stride, uint64_t row_bytes, uint32_t n);
 void qomni_vk_cmd_fill (QomniVkCmd *cmd, const QomniVkBuffer *dst, uint64_t off, uint64_t n,
                         uint32_t word);
 /* Submits, waits for the fence, collects timestamps, frees cmd. Device loss is
