@@ -631,6 +631,7 @@ perf (int scale)
 int
 main (int argc, char **argv)
 {
+  setvbuf (stdout, NULL, _IOLBF, 0);  /* lines reach a log even if a slow device is killed */
   gboolean do_perf = FALSE;
   int scale = 1;
   for (int i = 1; i < argc; i++)

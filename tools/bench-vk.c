@@ -18,6 +18,7 @@
 int
 main (int argc, char **argv)
 {
+  setvbuf (stdout, NULL, _IOLBF, 0);
   int layers = 48, n_prefill = 512, n_decode = 64;
   double bw = 3100.0;
   for (int i = 1; i + 1 < argc; i += 2) {
