@@ -1,0 +1,94 @@
+/* qomni — the push-constant blocks of the compute shaders, as C structs.
+ *
+ * Each struct is the exact layout of the `push_constant` block of its shader (all 32-bit
+ * scalars, so std430 and C agree); the pipeline table in vk-device.c declares sizeof of
+ * each, and qomni_vk_dispatch asserts that the caller passes that many bytes. Offsets and
+ * strides are in elements of the buffer's type (floats, or weight elements), not bytes.
+ */
+#pragma once
+
+#include <glib.h>
+#include <stdint.h>
+
+G_BEGIN_DECLS
+
+enum {
+  QOMNI_VK_ACCUMULATE = 1u << 0,   /* y += result instead of y = result */
+  QOMNI_VK_USE_IDS = 1u << 1,      /* matvec: expert per slot z from the ids buffer */
+};
+
+/* y[z, r] (+)= W_e[r, :] · x[z / x_div, :], r < rows, z < gz.
+ * e = ids[ids_off + z] when USE_IDS, else 0; W_e starts at w_off + e·expert_stride.
+ * SWIGLU pipelines: W_e holds 2·rows rows [gate; up] and y = silu(g)·u. */
+typedef struct {
+  uint32_t rows, cols, w_off, x_off, x_stride, y_off, y_stride, expert_stride, ids_off,
+      x_div, flags;
+} QomniVkMatvecPush;
+
+/* y[t, r] (+)= W[r, :] · x[t, :] for t < n, r < rows: the tiled prefill product. */
+typedef struct {
+  uint32_t rows, cols, n, w_off, x_off, x_stride, y_off, y_stride, flags;
+} QomniVkMatmulPush;
+
+/* y[t, :] = W[ids[ids_off + t], :] (cols elements) for t < n. */
+typedef struct {
+  uint32_t cols, n, ids_off, y_off;
+} QomniVkEmbedPush;
+
+/* RMSNorm / LayerNorm of n rows of dim, rows at x_off + r·x_stride → y_off + r·y_stride.
+ * flags bit 0: gain w present; bit 1: bias b present (LayerNorm). */
+typedef struct {
+  uint32_t n, dim, x_off, x_stride, y_off, y_stride, w_off, b_off, flags;
+  float eps;
+} QomniVkNormPush;
+
+/* Per (row r, head h): optional RMSNorm over hd with gain, then rotate-half RoPE with
+ * cos/sin [n, hd/2] at cs_off and cs_off + sin_off. Reads x, writes y (may alias). */
+typedef struct {
+  uint32_t n, heads, hd, x_off, x_stride, y_off, y_stride, cs_off, sin_off, norm_off, flags;
+  float eps;
+} QomniVkRopePush;
+
+/* Attention of n query rows against m keys; see qomni_cpu_attention for the meaning. */
+typedef struct {
+  uint32_t n, m, nh, nkv, hd, q_off, q_stride, k_off, v_off, kv_stride, o_off, o_stride,
+      q_pos0, causal, window;
+  float scale;
+} QomniVkAttnPush;
+
+/* Elementwise on n elements: SILU_MUL x = silu(x)·y; GELU(_TANH) x = gelu(x);
+ * ADD y += x; SCALE x *= s. */
+typedef struct {
+  uint32_t n, x_off, y_off;
+  float s;
+} QomniVkEltPush;
+
+/* Softmax of n rows of dim, in place. */
+typedef struct {
+  uint32_t n, dim, off;
+} QomniVkSoftmaxPush;
+
+/* Router: per row, softmax over E logits, top-k (ties to the lower index), optional
+ * renormalization; writes ids[n, K] (uint) and weights[n, K]. */
+typedef struct {
+  uint32_t n, E, K, l_off, ids_off, w_off, renorm;
+} QomniVkTopkPush;
+
+/* x[r, :] += Σ_j w[r·K + j] · y[(r·K + j), :], rows of H. */
+typedef struct {
+  uint32_t n, H, K, x_off, y_off, w_off;
+} QomniVkCombinePush;
+
+/* out[out_off] = argmax x[off .. off + n) (ties to the lower index). */
+typedef struct {
+  uint32_t n, off, out_off;
+} QomniVkArgmaxPush;
+
+/* Fills n_words 32-bit words from off_words with hashed uniform values in
+ * [bias − scale, bias + scale]: mode 0 two bf16 per word, mode 1 one f32 per word. */
+typedef struct {
+  uint32_t n_words, off_words, seed, mode;
+  float scale, bias;
+} QomniVkFillPush;
+
+G_END_DECLS

@@ -1,0 +1,100 @@
+#version 450
+// qomni — matrix × vector for decode: y[z, r] (+)= W_e[r, :] · x[z / x_div, :].
+//
+// A workgroup owns NR output rows (spec constant 1); its threads stride over the row in
+// units of 8 weights (one 16-byte load for bf16/f16), then the partial sums meet through
+// subgroupAdd and a shared array. gl_WorkGroupID.y is the slot z: a row of a batch, or
+// one (token, chosen expert) pair, whose expert id the shader reads from the ids buffer
+// written by moe_topk, so the expert choice never comes back to the CPU.
+// SWIGLU: W_e holds [gate; up] (2·rows rows) and y = silu(gate·x) · (up·x).
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+#include "weights.glsl"
+
+layout (constant_id = 1) const uint NR = 2;
+
+layout (push_constant) uniform Push {
+  uint rows, cols, w_off, x_off, x_stride, y_off, y_stride, expert_stride, ids_off, x_div,
+      flags;
+} p;
+
+layout (std430, binding = 1) readonly buffer XBuf { float x[]; };
+layout (std430, binding = 1) readonly buffer XBuf4 { vec4 x4[]; };
+layout (std430, binding = 2) buffer YBuf { float y[]; };
+layout (std430, binding = 3) readonly buffer IdsBuf { uint ids[]; };
+
+#ifdef SWIGLU
+#define NW 2
+#else
+#define NW 1
+#endif
+
+shared float part[NR * NW][32];
+
+void
+main ()
+{
+  const uint tid = gl_LocalInvocationID.x;
+  const uint r0 = gl_WorkGroupID.x * NR;
+  const uint z = gl_WorkGroupID.y;
+  const uint e = (p.flags & 2u) != 0u ? ids[p.ids_off + z] : 0u;
+  const uint wbase = p.w_off + e * p.expert_stride;
+  const uint xb = p.x_off + (z / p.x_div) * p.x_stride;
+  const uint nrows = min (NR, p.rows - r0);
+
+  float acc[NR * NW];
+  for (uint i = 0; i < NR * NW; i++)
+    acc[i] = 0.0;
+
+  if (p.cols % 8u == 0u && wbase % 8u == 0u && xb % 4u == 0u) {
+    const uint nu = p.cols / 8u;
+    for (uint u = tid; u < nu; u += WG) {
+      const vec4 xa = x4[(xb >> 2) + 2u * u];
+      const vec4 xc = x4[(xb >> 2) + 2u * u + 1u];
+      for (uint i = 0; i < NR; i++) {
+        if (i >= nrows)
+          break;
+        vec4 lo, hi;
+        w_unit8 (wbase + (r0 + i) * p.cols + 8u * u, lo, hi);
+        acc[i] += dot (lo, xa) + dot (hi, xc);
+#ifdef SWIGLU
+        w_unit8 (wbase + (r0 + i + p.rows) * p.cols + 8u * u, lo, hi);
+        acc[NR + i] += dot (lo, xa) + dot (hi, xc);
+#endif
+      }
+    }
+  } else {
+    // odd widths and offsets: one element at a time
+    for (uint k = tid; k < p.cols; k += WG) {
+      const float xv = x[xb + k];
+      for (uint i = 0; i < NR; i++) {
+        if (i >= nrows)
+          break;
+        acc[i] += w_elem (wbase + (r0 + i) * p.cols + k) * xv;
+#ifdef SWIGLU
+        acc[NR + i] += w_elem (wbase + (r0 + i + p.rows) * p.cols + k) * xv;
+#endif
+      }
+    }
+  }
+
+  for (uint i = 0; i < NR * NW; i++) {
+    const float s = subgroupAdd (acc[i]);
+    if (gl_SubgroupInvocationID == 0)
+      part[i][gl_SubgroupID] = s;
+  }
+  barrier ();
+  if (tid < nrows) {
+    float s = 0.0;
+    for (uint g = 0; g < gl_NumSubgroups; g++)
+      s += part[tid][g];
+#ifdef SWIGLU
+    float u = 0.0;
+    for (uint g = 0; g < gl_NumSubgroups; g++)
+      u += part[NR + tid][g];
+    s = s / (1.0 + exp (-s)) * u;
+#endif
+    const uint o = p.y_off + z * p.y_stride + r0 + tid;
+    y[o] = (p.flags & 1u) != 0u ? y[o] + s : s;
+  }
+}

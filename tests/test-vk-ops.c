@@ -1,0 +1,706 @@
+/* Every Vulkan op against its CPU kernel (core/ops-cpu.h), in the spirit of ggml's
+ * test-backend-ops: a table of ops × shapes (odd sizes included) × weight dtypes, random
+ * inputs, the normalized mean squared error Σ(gpu − cpu)² / Σcpu² against a threshold per
+ * row, and canary words before and after every output to catch out-of-bounds writes.
+ *
+ * Weighted ops compare against the CPU product over the same (dequantized) weights, so the
+ * thresholds measure the GPU's arithmetic, not the format's rounding: 1e-10 … 1e-8 for sums
+ * of a few thousand float32 products in a different order; transcendental ops (exp, erf
+ * through A&S 7.1.26, tanh) get 1e-9 … 1e-7.
+ *
+ *   test-vk-ops            run the table; exit 0, 1 on a failure, 77 without a device
+ *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul and attention (GFLOP/s)
+ */
+#include "error.h"
+#include "ops-cpu.h"
+#include "quant.h"
+#include "tensor.h"
+#include "vk-device.h"
+#include "vk-ops.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GUARD 64                  /* canary floats on each side of an output */
+#define CANARY 0x7fbadbadu        /* a NaN no kernel produces */
+
+static QomniVk *vk;
+static GRand *rng;
+static int n_fail, n_run;
+
+static float *
+randf (size_t n, float scale)
+{
+  float *v = g_new (float, MAX (n, 1));
+  for (size_t i = 0; i < n; i++)
+    v[i] = (float) g_rand_double_range (rng, -scale, scale);
+  return v;
+}
+
+static QomniVkBuffer *
+upload (const void *data, size_t bytes)
+{
+  GError *error = NULL;
+  QomniVkBuffer *b = qomni_vk_buffer_new (vk, (bytes + 15) & ~(size_t) 15, QOMNI_VK_MEM_DEVICE,
+                                          "test input", &error);
+  g_assert_no_error (error);
+  qomni_vk_upload (vk, b, 0, data, bytes, &error);
+  g_assert_no_error (error);
+  return b;
+}
+
+/* An output of n floats at element offset GUARD, canaries around it; init (may be NULL)
+ * fills the payload, for accumulating ops. */
+static QomniVkBuffer *
+out_new (size_t n, const float *init)
+{
+  guint32 *host = g_new (guint32, n + 2 * GUARD);
+  for (size_t i = 0; i < n + 2 * GUARD; i++)
+    host[i] = CANARY;
+  if (init)
+    memcpy (host + GUARD, init, n * 4);
+  QomniVkBuffer *b = upload (host, (n + 2 * GUARD) * 4);
+  g_free (host);
+  return b;
+}
+
+/* Downloads the payload into res[n]; FALSE when a canary changed. */
+static gboolean
+out_get (QomniVkBuffer *b, size_t n, float *res)
+{
+  GError *error = NULL;
+  guint32 *host = g_new (guint32, n + 2 * GUARD);
+  qomni_vk_download (vk, b, 0, host, (n + 2 * GUARD) * 4, &error);
+  g_assert_no_error (error);
+  gboolean ok = TRUE;
+  for (size_t i = 0; i < GUARD; i++)
+    ok &= host[i] == CANARY && host[GUARD + n + i] == CANARY;
+  memcpy (res, host + GUARD, n * 4);
+  g_free (host);
+  return ok;
+}
+
+static double
+nmse (const float *a, const float *b, size_t n)
+{
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) {
+    double d = (double) a[i] - b[i];
+    num += d * d;
+    den += (double) b[i] * b[i];
+  }
+  if (isnan (num))
+    return INFINITY;
+  return den > 0 ? num / den : num;
+}
+
+static void
+report (const char *name, double err, double tol, gboolean guards)
+{
+  n_run++;
+  gboolean ok = err <= tol && guards;
+  if (!ok)
+    n_fail++;
+  printf ("%s %-44s nmse %.2e (max %.0e)%s\n", ok ? "ok  " : "FAIL", name, err, tol,
+          guards ? "" : "  OUT-OF-BOUNDS WRITE");
+}
+
+static void
+submit (QomniVkCmd *c)
+{
+  GError *error = NULL;
+  qomni_vk_cmd_submit (c, &error);
+  g_assert_no_error (error);
+}
+
+/* Random weights [rows, cols] in dtype: the bytes and the tensor the CPU kernels read. */
+typedef struct {
+  QomniTensor t;
+  void *bytes;
+} Weight;
+
+static Weight
+weight_new (QomniDType dt, int64_t rows, int64_t cols, float scale)
+{
+  Weight w = { 0 };
+  g_autofree float *f = randf ((size_t) (rows * cols), scale);
+  size_t nb = qomni_dtype_nbytes (dt, rows * cols);
+  w.bytes = g_malloc0 (nb + 16);
+  for (int64_t r = 0; r < rows; r++) {
+    const float *src = f + r * cols;
+    char *dst = (char *) w.bytes + qomni_dtype_nbytes (dt, r * cols);
+    for (int64_t c = 0; c < cols; c++)
+      if (dt == QOMNI_DTYPE_F32)
+        ((float *) dst)[c] = src[c];
+      else if (dt == QOMNI_DTYPE_F16)
+        ((uint16_t *) dst)[c] = qomni_f32_to_f16 (src[c]);
+      else if (dt == QOMNI_DTYPE_BF16)
+        ((uint16_t *) dst)[c] = qomni_f32_to_bf16 (src[c]);
+    if (dt == QOMNI_DTYPE_Q8_0)
+      qomni_quantize_row_q8_0_ref (src, (QomniBlockQ8_0 *) dst, cols);
+    else if (dt == QOMNI_DTYPE_Q4_0)
+      qomni_quantize_row_q4_0_ref (src, (QomniBlockQ4_0 *) dst, cols);
+  }
+  w.t = (QomniTensor) { .name = "w", .dtype = dt, .ndim = 2, .shape = { rows, cols },
+                        .data = w.bytes, .nbytes = nb };
+  return w;
+}
+
+static const QomniDType wtypes[] = { QOMNI_DTYPE_F32, QOMNI_DTYPE_F16, QOMNI_DTYPE_BF16,
+                                     QOMNI_DTYPE_Q8_0, QOMNI_DTYPE_Q4_0 };
+
+static gboolean
+is_block (QomniDType dt)
+{
+  return qomni_dtype_info (dt)->block_elems > 1;
+}
+
+/* ---- weighted ops ---- */
+
+/* y[z, r] = W·x[z] for z < nz slots; accumulate adds onto a random y. */
+static void
+test_matvec (QomniDType dt, int rows, int cols, int nz, gboolean acc)
+{
+  Weight w = weight_new (dt, rows, cols, 1.0f);
+  g_autofree float *x = randf ((size_t) nz * cols, 1.0f);
+  g_autofree float *y0 = randf ((size_t) nz * rows, 1.0f);
+  g_autofree float *ref = g_new (float, (size_t) nz * rows);
+  g_autofree float *res = g_new (float, (size_t) nz * rows);
+  qomni_cpu_linear (ref, x, nz, &w.t, NULL);
+  if (acc)
+    for (int i = 0; i < nz * rows; i++)
+      ref[i] += y0[i];
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) nz * cols * 4);
+  QomniVkBuffer *by = out_new ((size_t) nz * rows, acc ? y0 : NULL);
+  QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, dt);
+  QomniVkMatvecPush pc = { .rows = rows, .cols = cols, .x_stride = cols, .y_off = GUARD,
+                           .y_stride = rows, .x_div = 1, .flags = acc ? QOMNI_VK_ACCUMULATE : 0 };
+  QomniVkBind b[] = { { bw }, { bx }, { by }, { bx } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
+  qomni_vk_dispatch (c, pipe, b, 4, &pc, sizeof pc, (rows + nr - 1) / nr, nz, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) nz * rows, res);
+  char name[96];
+  snprintf (name, sizeof name, "matvec %s %dx%d z=%d%s", qomni_dtype_info (dt)->name, rows, cols,
+            nz, acc ? " acc" : "");
+  report (name, nmse (res, ref, (size_t) nz * rows), 1e-9, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
+}
+
+/* E experts stacked [E, 2I, H] ([gate; up] each); slot z = (token z / K, its expert ids[z]). */
+static void
+test_swiglu_ids (QomniDType dt, int E, int I, int H, int n, int K)
+{
+  Weight w = weight_new (dt, (int64_t) E * 2 * I, H, 1.0f);
+  g_autofree float *x = randf ((size_t) n * H, 1.0f);
+  g_autofree guint32 *ids = g_new (guint32, n * K);
+  for (int i = 0; i < n * K; i++)
+    ids[i] = (guint32) g_rand_int_range (rng, 0, E);
+  const int S = n * K;
+  g_autofree float *ref = g_new (float, (size_t) S * I);
+  g_autofree float *res = g_new (float, (size_t) S * I);
+  g_autofree float *gu = g_new (float, 2 * I);
+  for (int z = 0; z < S; z++) {
+    QomniTensor te = w.t;
+    te.shape[0] = 2 * I;
+    te.data = (const char *) w.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[z] * 2 * I * H);
+    qomni_cpu_linear (gu, x + (size_t) (z / K) * H, 1, &te, NULL);
+    qomni_cpu_silu_mul (gu, gu + I, I);
+    memcpy (ref + (size_t) z * I, gu, sizeof (float) * I);
+  }
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) n * H * 4);
+  QomniVkBuffer *bi = upload (ids, (size_t) S * 4), *by = out_new ((size_t) S * I, NULL);
+  QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, dt);
+  QomniVkMatvecPush pc = { .rows = I, .cols = H, .x_stride = H, .y_off = GUARD, .y_stride = I,
+                           .expert_stride = 2 * I * H, .x_div = K, .flags = QOMNI_VK_USE_IDS };
+  QomniVkBind b[] = { { bw }, { bx }, { by }, { bi } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
+  qomni_vk_dispatch (c, pipe, b, 4, &pc, sizeof pc, (I + nr - 1) / nr, S, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) S * I, res);
+  char name[96];
+  snprintf (name, sizeof name, "swiglu-by-ids %s E=%d %dx%d n=%d k=%d",
+            qomni_dtype_info (dt)->name, E, I, H, n, K);
+  report (name, nmse (res, ref, (size_t) S * I), 1e-9, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bi);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
+}
+
+static void
+test_matmul (QomniDType dt, int rows, int cols, int n)
+{
+  Weight w = weight_new (dt, rows, cols, 1.0f);
+  g_autofree float *x = randf ((size_t) n * cols, 1.0f);
+  g_autofree float *ref = g_new (float, (size_t) n * rows);
+  g_autofree float *res = g_new (float, (size_t) n * rows);
+  qomni_cpu_linear (ref, x, n, &w.t, NULL);
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) n * cols * 4);
+  QomniVkBuffer *by = out_new ((size_t) n * rows, NULL);
+  QomniVkMatmulPush pc = { .rows = rows, .cols = cols, .n = n, .x_stride = cols, .y_off = GUARD,
+                           .y_stride = rows };
+  QomniVkBind b[] = { { bw }, { bx }, { by } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATMUL_F32, dt), b, 3, &pc,
+                     sizeof pc, (rows + 63) / 64, (n + 63) / 64, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) n * rows, res);
+  char name[96];
+  snprintf (name, sizeof name, "matmul %s %dx%d n=%d", qomni_dtype_info (dt)->name, rows, cols, n);
+  report (name, nmse (res, ref, (size_t) n * rows), 1e-9, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
+}
+
+static void
+test_embed (QomniDType dt, int V, int cols, int n)
+{
+  Weight w = weight_new (dt, V, cols, 1.0f);
+  g_autofree guint32 *ids = g_new (guint32, n);
+  g_autofree float *ref = g_new (float, (size_t) n * cols);
+  g_autofree float *res = g_new (float, (size_t) n * cols);
+  for (int i = 0; i < n; i++) {
+    ids[i] = (guint32) g_rand_int_range (rng, 0, V);
+    qomni_weight_row_f32 (&w.t, ids[i], ref + (size_t) i * cols);
+  }
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bi = upload (ids, (size_t) n * 4);
+  QomniVkBuffer *by = out_new ((size_t) n * cols, NULL);
+  QomniVkEmbedPush pc = { .cols = cols, .n = n, .y_off = GUARD };
+  QomniVkBind b[] = { { bw }, { bi }, { by } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_EMBED_F32, dt), b, 3, &pc,
+                     sizeof pc, 1, n, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) n * cols, res);
+  char name[96];
+  snprintf (name, sizeof name, "embed %s V=%d cols=%d n=%d", qomni_dtype_info (dt)->name, V, cols,
+            n);
+  report (name, nmse (res, ref, (size_t) n * cols), 0.0, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bi);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
+}
+
+/* ---- activation ops ---- */
+
+static void
+test_norm (gboolean layer, int n, int dim)
+{
+  g_autofree float *x = randf ((size_t) n * dim, 2.0f);
+  g_autofree float *gw = randf (dim, 1.0f), *bw = randf (dim, 1.0f);
+  g_autofree float *ref = g_new (float, (size_t) n * dim);
+  g_autofree float *res = g_new (float, (size_t) n * dim);
+  if (layer)
+    qomni_cpu_layernorm (ref, x, n, dim, gw, bw, 1e-5f);
+  else
+    qomni_cpu_rmsnorm (ref, x, n, dim, gw, 1e-6f);
+  QomniVkBuffer *bx = upload (x, (size_t) n * dim * 4), *bg = upload (gw, dim * 4);
+  QomniVkBuffer *bb = upload (bw, dim * 4), *by = out_new ((size_t) n * dim, NULL);
+  QomniVkNormPush pc = { .n = n, .dim = dim, .x_stride = dim, .y_off = GUARD, .y_stride = dim,
+                         .flags = layer ? 3 : 1, .eps = layer ? 1e-5f : 1e-6f };
+  QomniVkBind b[] = { { bx }, { by }, { bg }, { bb } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, layer ? QOMNI_VK_PIPE_LAYERNORM : QOMNI_VK_PIPE_RMSNORM, b, layer ? 4 : 3,
+                     &pc, sizeof pc, MIN (n, 65535), (n + 65534) / 65535, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) n * dim, res);
+  char name[96];
+  snprintf (name, sizeof name, "%s n=%d dim=%d", layer ? "layernorm" : "rmsnorm", n, dim);
+  report (name, nmse (res, ref, (size_t) n * dim), 1e-11, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bg);
+  qomni_vk_buffer_free (vk, bb);
+  qomni_vk_buffer_free (vk, by);
+}
+
+static void
+test_softmax (int n, int dim)
+{
+  g_autofree float *x = randf ((size_t) n * dim, 5.0f);
+  g_autofree float *ref = g_memdup2 (x, sizeof (float) * n * dim);
+  g_autofree float *res = g_new (float, (size_t) n * dim);
+  for (int r = 0; r < n; r++)
+    qomni_cpu_softmax (ref + (size_t) r * dim, dim);
+  QomniVkBuffer *by = out_new ((size_t) n * dim, x);
+  QomniVkSoftmaxPush pc = { .n = n, .dim = dim, .off = GUARD };
+  QomniVkBind b[] = { { by } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_SOFTMAX, b, 1, &pc, sizeof pc, n, 1, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) n * dim, res);
+  char name[96];
+  snprintf (name, sizeof name, "softmax n=%d dim=%d", n, dim);
+  report (name, nmse (res, ref, (size_t) n * dim), 1e-11, g);
+  qomni_vk_buffer_free (vk, by);
+}
+
+/* q/k RMSNorm per head, then rotate-half RoPE at random M-RoPE angles. */
+static void
+test_rope (int n, int heads, int hd, gboolean norm)
+{
+  const int half = hd / 2;
+  const size_t N = (size_t) n * heads * hd;
+  g_autofree float *x = randf (N, 2.0f), *nw = randf (hd, 1.0f);
+  g_autofree float *cs = g_new (float, (size_t) 2 * n * half);
+  for (int i = 0; i < n * half; i++) {
+    double a = g_rand_double_range (rng, 0, 100);
+    cs[i] = (float) cos (a);
+    cs[n * half + i] = (float) sin (a);
+  }
+  g_autofree float *ref = g_memdup2 (x, sizeof (float) * N);
+  g_autofree float *res = g_new (float, N);
+  if (norm)
+    qomni_cpu_rmsnorm (ref, ref, n * heads, hd, nw, 1e-6f);
+  qomni_cpu_rope (ref, n, heads, hd, cs, cs + n * half);
+  QomniVkBuffer *bx = upload (x, N * 4), *bc = upload (cs, (size_t) 2 * n * half * 4);
+  QomniVkBuffer *bn = upload (nw, hd * 4), *by = out_new (N, NULL);
+  QomniVkRopePush pc = { .n = n, .heads = heads, .hd = hd, .x_stride = heads * hd,
+                         .y_off = GUARD, .y_stride = heads * hd, .sin_off = n * half,
+                         .flags = norm, .eps = 1e-6f };
+  QomniVkBind b[] = { { bx }, { by }, { bc }, { bn } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE, b, 4, &pc, sizeof pc, heads, n, 1);
+  submit (c);
+  gboolean g = out_get (by, N, res);
+  char name[96];
+  snprintf (name, sizeof name, "%srope n=%d heads=%d hd=%d", norm ? "headnorm+" : "", n, heads, hd);
+  report (name, nmse (res, ref, N), 1e-11, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bc);
+  qomni_vk_buffer_free (vk, bn);
+  qomni_vk_buffer_free (vk, by);
+}
+
+static void
+test_attention (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolean causal, int window)
+{
+  const int kvs = nkv * hd;
+  g_autofree float *q = randf ((size_t) n * nh * hd, 1.0f);
+  g_autofree float *k = randf ((size_t) m * kvs, 1.0f), *v = randf ((size_t) m * kvs, 1.0f);
+  const size_t N = (size_t) n * nh * hd;
+  g_autofree float *ref = g_new (float, N), *res = g_new (float, N);
+  qomni_cpu_attention (ref, q, k, v, n, m, nh, nkv, hd, kvs, q_pos0, causal, window);
+  QomniVkBuffer *bq = upload (q, N * 4), *bk = upload (k, (size_t) m * kvs * 4);
+  QomniVkBuffer *bv = upload (v, (size_t) m * kvs * 4), *bo = out_new (N, NULL);
+  QomniVkAttnPush pc = { .n = n, .m = m, .nh = nh, .nkv = nkv, .hd = hd, .q_stride = nh * hd,
+                         .kv_stride = kvs, .o_off = GUARD, .o_stride = nh * hd, .q_pos0 = q_pos0,
+                         .causal = causal, .window = window, .scale = 1.0f / sqrtf (hd) };
+  QomniVkBind b[] = { { bq }, { bk }, { bv }, { bo } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTENTION, b, 4, &pc, sizeof pc, nh, n, 1);
+  submit (c);
+  gboolean g = out_get (bo, N, res);
+  char name[96];
+  snprintf (name, sizeof name, "attention n=%d m=%d h=%d/%d hd=%d p0=%d %s w=%d", n, m, nh, nkv,
+            hd, q_pos0, causal ? "causal" : "bidir", window);
+  report (name, nmse (res, ref, N), 1e-10, g);
+  qomni_vk_buffer_free (vk, bq);
+  qomni_vk_buffer_free (vk, bk);
+  qomni_vk_buffer_free (vk, bv);
+  qomni_vk_buffer_free (vk, bo);
+}
+
+static void
+test_eltwise (QomniVkPipe pipe, int n)
+{
+  g_autofree float *x = randf (n, 4.0f), *y = randf (n, 4.0f);
+  g_autofree float *rx = g_memdup2 (x, sizeof (float) * n), *ry = g_memdup2 (y, sizeof (float) * n);
+  g_autofree float *res = g_new (float, n);
+  const float s = 0.37f;
+  float *ref = rx;
+  switch (pipe) {
+  case QOMNI_VK_PIPE_SILU_MUL: qomni_cpu_silu_mul (rx, ry, n); break;
+  case QOMNI_VK_PIPE_GELU: qomni_cpu_gelu (rx, n); break;
+  case QOMNI_VK_PIPE_GELU_TANH: qomni_cpu_gelu_tanh (rx, n); break;
+  case QOMNI_VK_PIPE_ADD: qomni_cpu_add (ry, rx, n); ref = ry; break;
+  case QOMNI_VK_PIPE_SCALE: for (int i = 0; i < n; i++) rx[i] *= s; break;
+  default: g_assert_not_reached ();
+  }
+  QomniVkBuffer *bx = out_new (n, x), *by = out_new (n, y);
+  QomniVkEltPush pc = { .n = n, .x_off = GUARD, .y_off = GUARD, .s = s };
+  QomniVkBind b[] = { { bx }, { by } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, pipe, b, 2, &pc, sizeof pc, MIN ((n + 255) / 256, 1024), 1, 1);
+  submit (c);
+  gboolean g = out_get (pipe == QOMNI_VK_PIPE_ADD ? by : bx, n, res);
+  g_autofree float *other = g_new (float, n);
+  g &= out_get (pipe == QOMNI_VK_PIPE_ADD ? bx : by, n, other);  /* the other one's guards */
+  char name[96];
+  snprintf (name, sizeof name, "%s n=%d", qomni_vk_pipe_name (pipe), n);
+  report (name, nmse (res, ref, n), 1e-9, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, by);
+}
+
+static void
+test_topk (int n, int E, int K)
+{
+  g_autofree float *lg = randf ((size_t) n * E, 3.0f);
+  g_autofree float *ref_w = g_new (float, n * K), *res_w = g_new (float, n * K);
+  g_autofree int *ref_i = g_new (int, n * K);
+  g_autofree guint32 *res_i = g_new (guint32, n * K);
+  g_autofree float *p = g_new (float, E);
+  for (int r = 0; r < n; r++) {
+    memcpy (p, lg + (size_t) r * E, sizeof (float) * E);
+    qomni_cpu_softmax (p, E);
+    qomni_cpu_topk (p, E, K, ref_i + r * K);
+    float sum = 0;
+    for (int j = 0; j < K; j++)
+      sum += ref_w[r * K + j] = p[ref_i[r * K + j]];
+    for (int j = 0; j < K; j++)
+      ref_w[r * K + j] /= sum;
+  }
+  QomniVkBuffer *bl = upload (lg, (size_t) n * E * 4);
+  QomniVkBuffer *bi = out_new (n * K, NULL), *bw = out_new (n * K, NULL);
+  QomniVkTopkPush pc = { .n = n, .E = E, .K = K, .ids_off = GUARD, .w_off = GUARD, .renorm = 1 };
+  QomniVkBind b[] = { { bl }, { bi }, { bw } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_TOPK, b, 3, &pc, sizeof pc, n, 1, 1);
+  submit (c);
+  gboolean g = out_get (bi, n * K, (float *) res_i) & out_get (bw, n * K, res_w);
+  int wrong = 0;
+  for (int i = 0; i < n * K; i++)
+    wrong += (int) res_i[i] != ref_i[i];
+  char name[96];
+  snprintf (name, sizeof name, "moe_topk n=%d E=%d k=%d (%d ids differ)", n, E, K, wrong);
+  report (name, wrong ? INFINITY : nmse (res_w, ref_w, n * K), 1e-11, g);
+  qomni_vk_buffer_free (vk, bl);
+  qomni_vk_buffer_free (vk, bi);
+  qomni_vk_buffer_free (vk, bw);
+}
+
+static void
+test_combine (int n, int H, int K)
+{
+  g_autofree float *x = randf ((size_t) n * H, 1.0f), *y = randf ((size_t) n * K * H, 1.0f);
+  g_autofree float *w = randf (n * K, 1.0f);
+  g_autofree float *ref = g_memdup2 (x, sizeof (float) * n * H), *res = g_new (float, n * H);
+  for (int r = 0; r < n; r++)
+    for (int h = 0; h < H; h++) {
+      float s = 0;
+      for (int j = 0; j < K; j++)
+        s += w[r * K + j] * y[((size_t) r * K + j) * H + h];
+      ref[(size_t) r * H + h] += s;
+    }
+  QomniVkBuffer *bx = out_new ((size_t) n * H, x), *by = upload (y, (size_t) n * K * H * 4);
+  QomniVkBuffer *bw = upload (w, (size_t) n * K * 4);
+  QomniVkCombinePush pc = { .n = n, .H = H, .K = K, .x_off = GUARD };
+  QomniVkBind b[] = { { bx }, { by }, { bw } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, b, 3, &pc, sizeof pc, (H + 255) / 256, n, 1);
+  submit (c);
+  gboolean g = out_get (bx, (size_t) n * H, res);
+  char name[96];
+  snprintf (name, sizeof name, "moe_combine n=%d H=%d k=%d", n, H, K);
+  report (name, nmse (res, ref, (size_t) n * H), 1e-12, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, by);
+  qomni_vk_buffer_free (vk, bw);
+}
+
+static void
+test_argmax (int n)
+{
+  g_autofree float *x = randf (n, 1.0f);
+  if (n > 3)
+    x[n / 3] = x[n / 2] = 2.0f;  /* a tie: the lower index wins */
+  int best = 0;
+  for (int i = 1; i < n; i++)
+    if (x[i] > x[best])
+      best = i;
+  QomniVkBuffer *bx = upload (x, (size_t) n * 4), *bo = out_new (1, NULL);
+  QomniVkArgmaxPush pc = { .n = n, .out_off = GUARD };
+  QomniVkBind b[] = { { bx }, { bo } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ARGMAX, b, 2, &pc, sizeof pc, 1, 1, 1);
+  submit (c);
+  guint32 got;
+  gboolean g = out_get (bo, 1, (float *) &got);
+  char name[96];
+  snprintf (name, sizeof name, "argmax n=%d (got %u, want %d)", n, got, best);
+  report (name, (int) got == best ? 0.0 : INFINITY, 0.0, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bo);
+}
+
+/* ---- perf ---- */
+
+static double
+time_dispatches (QomniVkPipe pipe, const QomniVkBind *b, int nb, const void *pc, size_t pcs,
+                 uint32_t gx, uint32_t gy, int reps)
+{
+  for (int pass = 0; pass < 2; pass++) {  /* the first pass compiles and warms up */
+    QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+    for (int i = 0; i < (pass ? reps : 1); i++)
+      qomni_vk_dispatch (c, pipe, b, nb, pc, pcs, gx, gy, 1);
+    gint64 t0 = g_get_monotonic_time ();
+    submit (c);
+    if (pass)
+      return (g_get_monotonic_time () - t0) * 1e-6 / reps;
+  }
+  return 0;
+}
+
+static void
+perf (int scale)
+{
+  GError *error = NULL;
+  printf ("\nperf on %s (wall clock over a batch of dispatches, one submission)\n",
+          qomni_vk_device_name (vk));
+  printf ("  %-36s %10s %10s %10s\n", "op", "µs", "GB/s", "GFLOP/s");
+  /* matvec: a 2048-wide projection, rows sized so the weight is ~32·scale MB in bf16 */
+  const int cols = 2048, rows = 8192 * scale;
+  const int reps = scale > 1 ? 50 : 3;
+  g_autofree float *x = randf (512 * 4096, 1.0f);
+  QomniVkBuffer *bx = upload (x, 512 * 4096 * 4);
+  QomniVkBuffer *by = qomni_vk_buffer_new (vk, (uint64_t) 512 * rows * 4, QOMNI_VK_MEM_DEVICE,
+                                           "perf y", &error);
+  g_assert_no_error (error);
+  for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
+    QomniDType dt = wtypes[d];
+    size_t nb = qomni_dtype_nbytes (dt, (int64_t) rows * cols);
+    QomniVkBuffer *bw = qomni_vk_buffer_new (vk, nb, QOMNI_VK_MEM_DEVICE, "perf w", &error);
+    g_assert_no_error (error);
+    {
+      /* random bits: every dtype decodes them to finite-ish numbers or NaN alike; speed only */
+      QomniVkFillPush fp = { .n_words = (uint32_t) (nb / 4), .seed = d, .mode = 0, .scale = 0.1f };
+      QomniVkBind fb[] = { { bw } };
+      QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, fb, 1, &fp, sizeof fp, 4096, 1, 1);
+      submit (c);
+    }
+    QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, dt);
+    QomniVkMatvecPush pc = { .rows = rows, .cols = cols, .x_stride = cols, .y_stride = rows,
+                             .x_div = 1 };
+    QomniVkBind b[] = { { bw }, { bx }, { by }, { bx } };
+    const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
+    double t = time_dispatches (pipe, b, 4, &pc, sizeof pc, (rows + nr - 1) / nr, 1, reps);
+    char name[64];
+    snprintf (name, sizeof name, "matvec %s %dx%d", qomni_dtype_info (dt)->name, rows, cols);
+    printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
+            2.0 * rows * cols / t * 1e-9);
+    const int n = 512;
+    QomniVkMatmulPush mp = { .rows = rows, .cols = cols, .n = n, .x_stride = cols,
+                             .y_stride = rows };
+    QomniVkBind mb[] = { { bw }, { bx }, { by } };
+    t = time_dispatches (qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATMUL_F32, dt), mb, 3, &mp,
+                         sizeof mp, (rows + 63) / 64, (n + 63) / 64, scale > 1 ? 5 : 1);
+    snprintf (name, sizeof name, "matmul %s %dx%d n=%d", qomni_dtype_info (dt)->name, rows,
+              cols, n);
+    printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
+            2.0 * rows * cols * n / t * 1e-9);
+    qomni_vk_buffer_free (vk, bw);
+  }
+  /* attention decode: 32 heads over a 4096-position cache of 4 KV heads × 128 */
+  {
+    const int m = 4096, nkv = 4, hd = 128, nh = 32;
+    QomniVkBuffer *kv = qomni_vk_buffer_new (vk, (uint64_t) m * nkv * hd * 4, QOMNI_VK_MEM_DEVICE,
+                                             "perf kv", &error);
+    g_assert_no_error (error);
+    QomniVkFillPush fp = { .n_words = m * nkv * hd, .mode = 1, .scale = 1.0f };
+    QomniVkBind fb[] = { { kv } };
+    QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+    qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, fb, 1, &fp, sizeof fp, 4096, 1, 1);
+    submit (c);
+    QomniVkAttnPush ap = { .n = 1, .m = m, .nh = nh, .nkv = nkv, .hd = hd, .q_stride = nh * hd,
+                           .kv_stride = nkv * hd, .o_stride = nh * hd, .q_pos0 = m - 1,
+                           .causal = 1, .scale = 0.088f };
+    QomniVkBind ab[] = { { bx }, { kv }, { kv }, { by } };
+    double t = time_dispatches (QOMNI_VK_PIPE_ATTENTION, ab, 4, &ap, sizeof ap, nh, 1, reps);
+    double bytes = 2.0 * m * nkv * hd * 4;
+    printf ("  %-36s %10.1f %10.1f %10.1f\n", "attention decode m=4096 32/4x128", t * 1e6,
+            bytes / t * 1e-9, 4.0 * m * nh * hd / t * 1e-9);
+    qomni_vk_buffer_free (vk, kv);
+  }
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, by);
+}
+
+int
+main (int argc, char **argv)
+{
+  setvbuf (stdout, NULL, _IOLBF, 0);  /* lines reach a log even if a slow device is killed */
+  gboolean do_perf = FALSE;
+  int scale = 1;
+  for (int i = 1; i < argc; i++)
+    if (!strcmp (argv[i], "--perf"))
+      do_perf = TRUE;
+    else if (!strncmp (argv[i], "--scale=", 8))
+      scale = MAX (1, atoi (argv[i] + 8));
+  GError *error = NULL;
+  vk = qomni_vk_new (-1, &error);
+  if (!vk) {
+    printf ("SKIP: no usable Vulkan device: %s\n", error->message);
+    g_error_free (error);
+    return 77;
+  }
+  printf ("device: %s (subgroup %u, max binding range %" G_GUINT64_FORMAT " MiB)\n",
+          qomni_vk_device_name (vk), qomni_vk_subgroup_size (vk),
+          qomni_vk_max_range (vk) >> 20);
+  rng = g_rand_new_with_seed (1234);
+
+  static const int float_shapes[][2] = { { 1, 7 }, { 7, 33 }, { 33, 257 }, { 257, 64 },
+                                         { 64, 2048 } };
+  static const int block_shapes[][2] = { { 1, 32 }, { 7, 64 }, { 33, 256 }, { 257, 512 },
+                                         { 64, 2048 } };
+  for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
+    const QomniDType dt = wtypes[d];
+    const int (*shapes)[2] = is_block (dt) ? block_shapes : float_shapes;
+    for (int s = 0; s < 5; s++)
+      test_matvec (dt, shapes[s][0], shapes[s][1], 1, FALSE);
+    test_matvec (dt, 33, is_block (dt) ? 64 : 40, 3, TRUE);
+    test_swiglu_ids (dt, 5, 24, is_block (dt) ? 64 : 48, 3, 2);
+    test_matmul (dt, 33, is_block (dt) ? 64 : 33, 7);
+    test_matmul (dt, 130, 256, 65);
+    test_matmul (dt, 7, is_block (dt) ? 32 : 9, 1);
+    test_embed (dt, 50, is_block (dt) ? 64 : 33, 5);
+  }
+  test_norm (FALSE, 1, 7);
+  test_norm (FALSE, 5, 33);
+  test_norm (FALSE, 3, 2048);
+  test_norm (TRUE, 1, 7);
+  test_norm (TRUE, 4, 257);
+  test_softmax (1, 1);
+  test_softmax (3, 257);
+  test_rope (5, 3, 16, TRUE);
+  test_rope (2, 4, 128, TRUE);
+  test_rope (3, 2, 8, FALSE);
+  test_attention (1, 33, 4, 2, 16, 32, TRUE, 0);
+  test_attention (7, 7, 4, 1, 128, 0, TRUE, 0);
+  test_attention (5, 12, 2, 2, 16, 7, TRUE, 4);
+  test_attention (6, 6, 3, 3, 8, 0, FALSE, 0);
+  test_attention (1, 300, 8, 2, 64, 299, TRUE, 0);
+  const QomniVkPipe elts[] = { QOMNI_VK_PIPE_SILU_MUL, QOMNI_VK_PIPE_GELU,
+                               QOMNI_VK_PIPE_GELU_TANH, QOMNI_VK_PIPE_ADD, QOMNI_VK_PIPE_SCALE };
+  for (guint i = 0; i < G_N_ELEMENTS (elts); i++) {
+    test_eltwise (elts[i], 1);
+    test_eltwise (elts[i], 257);
+    test_eltwise (elts[i], 10000);
+  }
+  test_topk (3, 8, 2);
+  test_topk (2, 128, 8);
+  test_topk (1, 7, 7);
+  test_combine (2, 33, 3);
+  test_combine (1, 2048, 8);
+  test_argmax (1);
+  test_argmax (7);
+  test_argmax (152064);
+  printf ("%d of %d passed\n", n_run - n_fail, n_run);
+  if (do_perf)
+    perf (scale);
+  g_rand_free (rng);
+  qomni_vk_free (vk);
+  return n_fail ? 1 : 0;
+}
