@@ -3,12 +3,16 @@
 #include "commands.h"
 #include "checkpoint.h"
 #include "config.h"
+#include "error.h"
+#include "gguf.h"
+#include "quant.h"
 #include "random-weights.h"
 #include "safetensors-write.h"
 #include "tokenizer.h"
 
 #include <glib.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct {
   guint64 seed;
@@ -21,8 +25,10 @@ fill_random (const QomniTensorSpec *spec, QomniDType dtype, void *dst, gsize nby
              gpointer user, GError **error)
 {
   Fill *f = user;
-  qomni_random_fill (spec, dtype, f->seed, dst, nbytes);
-  f->done += nbytes;
+  if (dst) {
+    qomni_random_fill (spec, dtype, f->seed, dst, nbytes);
+    f->done += nbytes;
+  }
   gint64 now = g_get_monotonic_time ();
   if (now - f->last_report > 2 * G_USEC_PER_SEC) {
     fprintf (stderr, "\rmkmodel: %.1f%% of %.2f GB", 100.0 * (double) f->done / (double) f->total,
@@ -30,6 +36,85 @@ fill_random (const QomniTensorSpec *spec, QomniDType dtype, void *dst, gsize nby
     f->last_report = now;
   }
   return TRUE;
+}
+
+/* The dtype a tensor gets in a quantized file: 2-D matrices whose rows hold whole blocks,
+ * as qomni convert chooses; norms, biases, routers, gates and convolutions stay f32. */
+static QomniDType
+gguf_dtype (const QomniTensorSpec *s, QomniDType quant)
+{
+  const int64_t cols = s->shape[s->ndim - 1];
+  const int64_t n = s->ndim == 2 ? s->shape[0] * cols : 0;
+  if (s->ndim != 2 || n < 4096 || cols % qomni_dtype_info (quant)->block_elems != 0 ||
+      g_str_has_suffix (s->name, ".mlp.gate.weight") ||
+      g_str_has_suffix (s->name, "shared_expert_gate.weight"))
+    return QOMNI_DTYPE_F32;
+  return quant;
+}
+
+/* A random checkpoint as one GGUF file, quantized as it is made: each tensor is generated
+ * in f32, encoded and written before the next, so memory holds one tensor at a time. */
+static gboolean
+write_gguf (const char *path, const QomniConfig *config, GPtrArray *specs, QomniDType quant,
+            guint32 file_type, const char *preset, Fill *fill, GError **error)
+{
+  g_autofree char *json = qomni_config_to_json (config);
+  g_autofree char *name = g_strdup_printf ("qwen3-omni-random-%s", preset);
+  QomniGgufWriter *w = qomni_gguf_writer_new ();
+  qomni_gguf_writer_set_model_metadata (w, name, file_type, json, strlen (json), config);
+  GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < specs->len; i++) {
+    const QomniTensorSpec *s = g_ptr_array_index (specs, i);
+    int expert;
+    char *gname = qomni_gguf_name_from_release (s->name, &expert);
+    if (!gname || expert >= 0) {
+      /* experts one by one under their release names (the loader reads both forms) */
+      g_free (gname);
+      gname = g_strdup (s->name);
+    }
+    g_ptr_array_add (names, gname);
+    qomni_gguf_writer_add_tensor (w, gname, gguf_dtype (s, quant), s->ndim, s->shape);
+  }
+  gboolean ok = qomni_gguf_writer_begin (w, path, error);
+  for (guint i = 0; ok && i < specs->len; i++) {
+    const QomniTensorSpec *s = g_ptr_array_index (specs, i);
+    const QomniDType dt = gguf_dtype (s, quant);
+    int64_t n = 1;
+    for (int d = 0; d < s->ndim; d++)
+      n *= s->shape[d];
+    const gsize nbytes = qomni_dtype_nbytes (dt, n);
+    void *data = g_try_malloc (MAX (nbytes, 1));
+    float *f32 = qomni_dtype_info (dt)->block_elems > 1 ? g_try_new (float, n) : NULL;
+    if (!data || (qomni_dtype_info (dt)->block_elems > 1 && !f32)) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_IO, "out of memory making %s", s->name);
+      ok = FALSE;
+    } else if (f32) {
+      const int64_t cols = s->shape[s->ndim - 1], rows = n / cols;
+      const size_t row_bytes = qomni_dtype_nbytes (dt, cols);
+      qomni_random_fill (s, QOMNI_DTYPE_F32, fill->seed, f32, (gsize) n * sizeof (float));
+#pragma omp parallel for schedule(static)
+      for (int64_t r = 0; r < rows; r++) {
+        guint8 *dst = (guint8 *) data + (size_t) r * row_bytes;
+        if (dt == QOMNI_DTYPE_Q8_0)
+          qomni_quantize_row_q8_0_ref (f32 + r * cols, (QomniBlockQ8_0 *) dst, cols);
+        else
+          qomni_quantize_row_q4_0_ref (f32 + r * cols, (QomniBlockQ4_0 *) dst, cols);
+      }
+    } else {
+      qomni_random_fill (s, dt, fill->seed, data, nbytes);
+    }
+    if (ok)
+      ok = qomni_gguf_writer_write_tensor (w, data, nbytes, error);
+    g_free (f32);
+    g_free (data);
+    fill->done += nbytes;
+    fill_random (s, dt, NULL, 0, fill, NULL);
+  }
+  if (ok)
+    ok = qomni_gguf_writer_finish (w, error);
+  qomni_gguf_writer_free (w);
+  g_ptr_array_unref (names);
+  return ok;
 }
 
 static gboolean
@@ -48,6 +133,7 @@ qomni_cmd_mkmodel (int argc, char **argv)
 {
   g_autofree char *preset = g_strdup ("tiny");
   g_autofree char *dtype_name = g_strdup ("bf16");
+  g_autofree char *quant_name = NULL;
   gint64 seed = 1;
   double shard_gb = 4.0;
   GOptionEntry entries[] = {
@@ -55,6 +141,7 @@ qomni_cmd_mkmodel (int argc, char **argv)
     { "seed", 0, 0, G_OPTION_ARG_INT64, &seed, "random seed (default 1)", "S" },
     { "dtype", 0, 0, G_OPTION_ARG_STRING, &dtype_name, "bf16 (as released), f16 or f32", "T" },
     { "shard-gb", 0, 0, G_OPTION_ARG_DOUBLE, &shard_gb, "largest shard in GB (default 4)", "GB" },
+    { "quant", 0, 0, G_OPTION_ARG_STRING, &quant_name, "write one GGUF file instead, matrices in q8_0, q4_0, bf16, f16 or f32", "TYPE" },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("OUT_DIR");
@@ -79,6 +166,13 @@ qomni_cmd_mkmodel (int argc, char **argv)
     return 2;
   }
   const char *out = argv[1];
+  QomniDType quant = QOMNI_DTYPE_Q8_0;
+  guint32 file_type = 7;
+  const gboolean gguf = quant_name || g_str_has_suffix (out, ".gguf");
+  if (gguf && !qomni_gguf_parse_file_type (quant_name ? quant_name : "q8_0", &quant, &file_type)) {
+    fprintf (stderr, "qomni mkmodel: --quant must be q8_0, q4_0, bf16, f16 or f32\n");
+    return 2;
+  }
   g_autoptr (QomniConfig) config = qomni_config_preset (preset, &error);
   if (!config) {
     fprintf (stderr, "qomni mkmodel: %s\n", error->message);
@@ -93,6 +187,17 @@ qomni_cmd_mkmodel (int argc, char **argv)
     for (int d = 0; d < s->ndim; d++)
       n *= s->shape[d];
     fill.total += qomni_dtype_nbytes (dtype, n);
+  }
+  if (gguf) {
+    if (!write_gguf (out, config, specs, quant, file_type, preset, &fill, &error)) {
+      fprintf (stderr, "\nqomni mkmodel: %s\n", error->message);
+      g_error_free (error);
+      return 1;
+    }
+    fprintf (stderr, "%smkmodel: wrote %s (%u tensors, preset %s, %s, seed %" G_GINT64_FORMAT
+             ")\n", fill.total > (guint64) 1e9 ? "\n" : "", out, specs->len, preset,
+             quant_name ? quant_name : "q8_0", seed);
+    return 0;
   }
   g_autofree char *json = qomni_config_to_json (config);
   g_autofree char *cfg_path = g_build_filename (out, "config.json", NULL);
