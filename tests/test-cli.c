@@ -145,6 +145,25 @@ test_generate_fixture (void)
   g_assert_cmpint (st.st_size, ==, 44 + 4 * (12 * 1920 - 555));
 }
 
+/* qomni bench on the tiny shape: a smoke test of the benchmark (no speed is asserted);
+ * its figures must be printed and positive. */
+static void
+test_bench_smoke (void)
+{
+  g_autofree char *out = run_qomni ((const char *[]) { "bench", "--preset", "tiny", "--prompt",
+                                                       "8", "--decode", "4", NULL });
+  double prefill = 0, decode = 0;
+  const char *p = strstr (out, "prefill:");
+  const char *d = strstr (out, "decode:");
+  g_assert_nonnull (p);
+  g_assert_nonnull (d);
+  g_assert_nonnull (strstr (p, " = "));
+  prefill = g_ascii_strtod (strstr (p, " = ") + 3, NULL);
+  decode = g_ascii_strtod (strstr (d, " = ") + 3, NULL);
+  g_assert_cmpfloat (prefill, >, 0);
+  g_assert_cmpfloat (decode, >, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -154,6 +173,7 @@ main (int argc, char **argv)
   tmpdir = g_dir_make_tmp ("qomni-cli-XXXXXX", NULL);
   g_test_add_func ("/cli/mkmodel-formats", test_mkmodel_formats);
   g_test_add_func ("/cli/generate-fixture", test_generate_fixture);
+  g_test_add_func ("/cli/bench-smoke", test_bench_smoke);
   int rc = g_test_run ();
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmpdir);
   if (system (rm) != 0)
