@@ -35,6 +35,8 @@ int qomni_tokenizer_token_id (const QomniTokenizer *tok, const char *token);
 /* The bytes a token decodes to (not NUL-terminated), or NULL for an unknown id. */
 const char *qomni_tokenizer_token_bytes (const QomniTokenizer *tok, int id, gsize *len);
 gboolean qomni_tokenizer_is_special (const QomniTokenizer *tok, int id);
+/* The id of the token that is the single byte `byte` (every byte has one). */
+int qomni_tokenizer_byte_token_id (const QomniTokenizer *tok, guint8 byte);
 
 /* (transfer full) Encodes UTF-8 text (len −1: NUL-terminated). With split_special, added
  * tokens written in the text become their ids (as transformers does for chat prompts).
@@ -81,5 +83,9 @@ const char *qomni_chat_text_so_far (const QomniChat *chat);
 /* (transfer full) Tokenizes the prompt; see qomni_tokenizer_encode. */
 int *qomni_chat_tokenize (const QomniChat *chat, const QomniTokenizer *tok, int *n_ids,
                           GError **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QomniTokenizer, qomni_tokenizer_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QomniStreamDecoder, qomni_stream_decoder_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (QomniChat, qomni_chat_free)
 
 G_END_DECLS
