@@ -310,6 +310,30 @@ GST_START_TEST (test_model_cache)
 }
 GST_END_TEST;
 
+GST_START_TEST (test_keep_context)
+{
+  /* turns continue one conversation; a small cache fills and restarts with a warning */
+  GstElement *e = thinker_new (model_dir, 8);
+  g_object_set (e, "keep-context", TRUE, "context-length", 96, NULL);
+  GstHarness *h = gst_harness_new_with_element (e, "sink", "src");
+  gst_object_unref (e);
+  gst_harness_set_src_caps_str (h, "text/x-raw, format=(string)utf8");
+  GstBus *bus = gst_bus_new ();
+  gst_element_set_bus (h->element, bus);
+  for (int i = 0; i < 5; i++) {
+    fail_unless_equals_int (gst_harness_push (h, text_buffer (QUESTION, i * GST_SECOND,
+                                                              GST_SECOND)), GST_FLOW_OK);
+    fail_unless (pull_custom_event (h, "rstranscribe/final-transcript"));
+  }
+  GstMessage *m = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (m != NULL, "the context never filled");
+  gst_message_unref (m);
+  gst_element_set_bus (h->element, NULL);
+  gst_object_unref (bus);
+  gst_harness_teardown (h);
+}
+GST_END_TEST;
+
 static Suite *
 thinker_suite (void)
 {
@@ -326,6 +350,7 @@ thinker_suite (void)
   tcase_add_test (tc, test_bad_model);
   tcase_add_test (tc, test_invalid_utf8);
   tcase_add_test (tc, test_model_cache);
+  tcase_add_test (tc, test_keep_context);
   return s;
 }
 
