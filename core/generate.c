@@ -20,6 +20,17 @@ qomni_generate (QomniThinker *t, const QomniTokenizer *tok, const int *prompt, i
                 const float *audio, int n_audio, const QomniGenerateParams *p, QomniTokenFn fn,
                 gpointer user, GArray *out_ids, QomniGenerateStats *stats, GError **error)
 {
+  const QomniThinkerMedia media = { .audio = audio, .n_audio = n_audio };
+  return qomni_generate_media (t, tok, prompt, n_prompt, &media, p, fn, user, out_ids, stats,
+                               error);
+}
+
+gboolean
+qomni_generate_media (QomniThinker *t, const QomniTokenizer *tok, const int *prompt,
+                      int n_prompt, const QomniThinkerMedia *media,
+                      const QomniGenerateParams *p, QomniTokenFn fn, gpointer user,
+                      GArray *out_ids, QomniGenerateStats *stats, GError **error)
+{
   const int V = qomni_thinker_vocab_size (t);
   QomniGenerateStats st = { .prompt_tokens = n_prompt };
   float *logits = g_new (float, V);
@@ -30,8 +41,7 @@ qomni_generate (QomniThinker *t, const QomniTokenizer *tok, const int *prompt, i
   QomniStreamDecoder *dec = qomni_stream_decoder_new (tok, TRUE);
 
   gint64 t0 = g_get_monotonic_time ();
-  gboolean ok = qomni_thinker_prefill (t, prompt, n_prompt, audio, n_audio, NULL, 0, logits,
-                                       error);
+  gboolean ok = qomni_thinker_prefill_media (t, prompt, n_prompt, media, logits, error);
   gint64 t1 = g_get_monotonic_time ();
   st.prefill_seconds = (double) (t1 - t0) / 1e6;
   while (ok && st.generated < p->max_tokens) {

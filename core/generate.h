@@ -34,4 +34,11 @@ gboolean qomni_generate (QomniThinker *thinker, const QomniTokenizer *tok, const
                          const QomniGenerateParams *params, QomniTokenFn fn, gpointer user,
                          GArray *out_ids, QomniGenerateStats *stats, GError **error);
 
+/* qomni_generate for a prompt with images or video (and audio) in it. */
+gboolean qomni_generate_media (QomniThinker *thinker, const QomniTokenizer *tok,
+                               const int *prompt, int n_prompt, const QomniThinkerMedia *media,
+                               const QomniGenerateParams *params, QomniTokenFn fn,
+                               gpointer user, GArray *out_ids, QomniGenerateStats *stats,
+                               GError **error);
+
 G_END_DECLS

@@ -6,6 +6,7 @@
 #include "quant.h"
 
 #include <glib/gstdio.h>
+#include <zlib.h>
 #include <string.h>
 
 static const char *qomni_bin;
@@ -164,6 +165,80 @@ test_bench_smoke (void)
   g_assert_cmpfloat (decode, >, 0);
 }
 
+/* Writes rgb [h, w, 3] as a PNG (8-bit RGB, filter 0 on every row). */
+static void
+write_png (const char *path, const guint8 *rgb, int w, int h)
+{
+  GByteArray *raw = g_byte_array_new ();
+  for (int y = 0; y < h; y++) {
+    guint8 filter = 0;
+    g_byte_array_append (raw, &filter, 1);
+    g_byte_array_append (raw, rgb + (gsize) y * w * 3, (guint) w * 3);
+  }
+  uLongf zlen = compressBound (raw->len);
+  guint8 *z = g_malloc (zlen);
+  g_assert_cmpint (compress (z, &zlen, raw->data, raw->len), ==, Z_OK);
+  GByteArray *png = g_byte_array_new ();
+  g_byte_array_append (png, (const guint8 *) "\x89PNG\r\n\x1a\n", 8);
+  const struct { const char *type; const guint8 *data; guint32 len; } chunks[3] = {
+    { "IHDR", NULL, 13 }, { "IDAT", z, (guint32) zlen }, { "IEND", NULL, 0 },
+  };
+  guint8 ihdr[13] = { 0 };
+  for (int i = 0; i < 4; i++) {
+    ihdr[i] = (guint8) (w >> (24 - 8 * i));
+    ihdr[4 + i] = (guint8) (h >> (24 - 8 * i));
+  }
+  ihdr[8] = 8;   /* bit depth */
+  ihdr[9] = 2;   /* RGB */
+  for (int c = 0; c < 3; c++) {
+    const guint8 *data = c == 0 ? ihdr : chunks[c].data;
+    guint8 len[4] = { chunks[c].len >> 24, chunks[c].len >> 16, chunks[c].len >> 8, chunks[c].len };
+    g_byte_array_append (png, len, 4);
+    g_byte_array_append (png, (const guint8 *) chunks[c].type, 4);
+    if (chunks[c].len)
+      g_byte_array_append (png, data, chunks[c].len);
+    uLong crc = crc32 (crc32 (0, NULL, 0), (const guint8 *) chunks[c].type, 4);
+    if (chunks[c].len)
+      crc = crc32 (crc, data, chunks[c].len);
+    guint8 crc8[4] = { crc >> 24, crc >> 16, crc >> 8, crc };
+    g_byte_array_append (png, crc8, 4);
+  }
+  g_assert_true (g_file_set_contents (path, (const char *) png->data, png->len, NULL));
+  g_byte_array_unref (png);
+  g_byte_array_unref (raw);
+  g_free (z);
+}
+
+/* --image with the fixture's picture and prompt (no system turn): the first greedy token is
+ * the argmax of the reference's vision.prefill_logits_last. */
+static void
+test_generate_image (void)
+{
+  RefsTiny fx;
+  refs_tiny_load (&fx);
+  const QomniTensor *img = qomni_weights_find (fx.refs, "vision.image_u8");
+  g_assert_nonnull (img);
+  g_assert_cmpint (img->shape[0], ==, 64);
+  g_assert_cmpint (img->shape[1], ==, 96);
+  g_autofree char *png = g_build_filename (tmpdir, "fixture.png", NULL);
+  write_png (png, img->data, (int) img->shape[1], (int) img->shape[0]);
+  const int V = 152064;
+  const float *ref = refs_f32 (fx.refs, "vision.prefill_logits_last", V);
+  int best = 0;
+  for (int i = 1; i < V; i++)
+    best = ref[i] > ref[best] ? i : best;
+  g_autofree char *model = refs_path ("tiny-omni");
+  g_autofree char *out = run_qomni ((const char *[]) { "generate", "--model", model, "--system",
+                                                       "", "--image", png, "--prompt",
+                                                       "What is this?", "--greedy",
+                                                       "--max-tokens", "1", "--print-ids",
+                                                       NULL });
+  g_autoptr (GArray) ids = parse_ids (out);
+  g_assert_cmpuint (ids->len, ==, 1);
+  g_assert_cmpint (g_array_index (ids, int, 0), ==, best);
+  refs_tiny_clear (&fx);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -174,6 +249,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/mkmodel-formats", test_mkmodel_formats);
   g_test_add_func ("/cli/generate-fixture", test_generate_fixture);
   g_test_add_func ("/cli/bench-smoke", test_bench_smoke);
+  g_test_add_func ("/cli/generate-image", test_generate_image);
   int rc = g_test_run ();
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmpdir);
   if (system (rm) != 0)

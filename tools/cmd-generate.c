@@ -7,8 +7,10 @@
 #include "model.h"
 #include "ops-cpu.h"
 #include "speak.h"
-#ifdef QOMNI_HAVE_GST_AUDIO_FILE
-#include "audio-file.h"
+#include "image.h"
+#include "vision-encoder.h"
+#ifdef QOMNI_HAVE_GST_MEDIA_FILE
+#include "media-file.h"
 #endif
 
 #include <glib.h>
@@ -38,7 +40,7 @@ on_token (int id, const char *text, gpointer user)
 static float *
 encode_audio_file (const QomniModel *model, const char *path, int *n_rows, GError **error)
 {
-#ifdef QOMNI_HAVE_GST_AUDIO_FILE
+#ifdef QOMNI_HAVE_GST_MEDIA_FILE
   int n = 0;
   g_autofree float *pcm = qomni_audio_file_read (path, &n, error);
   if (!pcm)
@@ -69,10 +71,63 @@ encode_audio_file (const QomniModel *model, const char *path, int *n_rows, GErro
 #endif
 }
 
+/* An image for the prompt: its rows and DeepStack features, its grid. */
+typedef struct {
+  float *embeds, *deepstack;
+  QomniVisualRows rows;
+  QomniMediaGrid grid;
+} Image;
+
+static void
+image_clear (Image *im)
+{
+  g_free (im->embeds);
+  g_free (im->deepstack);
+}
+
+/* Decode, preprocess (the processor's defaults, capped at max_pixels), vision encoder. */
+static gboolean
+encode_image_file (const QomniModel *model, const char *path, int max_pixels, Image *im,
+                   GError **error)
+{
+#ifdef QOMNI_HAVE_GST_MEDIA_FILE
+  int w = 0, h = 0;
+  g_autofree guint8 *rgb = qomni_image_file_read (path, &w, &h, error);
+  if (!rgb)
+    return FALSE;
+  QomniImageParams p = QOMNI_IMAGE_PARAMS_DEFAULT;
+  if (max_pixels > 0)
+    p.max_pixels = max_pixels;
+  g_autofree float *pixels = NULL;
+  int grid[3];
+  if (!qomni_image_preprocess (rgb, w, h, 3 * w, &p, &pixels, grid, error))
+    return FALSE;
+  QomniVisionEncoder *enc = qomni_vision_encoder_new (model->weights, model->config, error);
+  if (!enc)
+    return FALSE;
+  const int n = qomni_vision_encoder_n_tokens (enc, grid);
+  const int D = qomni_vision_encoder_output_dim (enc), K = qomni_vision_encoder_n_deepstack (enc);
+  im->embeds = g_new (float, (gsize) n * D);
+  im->deepstack = g_new (float, (gsize) MAX (K, 1) * n * D);
+  gboolean ok = qomni_vision_encoder_reserve (enc, (int64_t) grid[0] * grid[1] * grid[2], error) &&
+                qomni_vision_encoder_encode (enc, pixels, grid, im->embeds, im->deepstack, error);
+  qomni_vision_encoder_free (enc);
+  im->rows = (QomniVisualRows) { im->embeds, K ? im->deepstack : NULL, n, K };
+  im->grid = (QomniMediaGrid) { grid[0], grid[1], grid[2], 0.0f };
+  return ok;
+#else
+  g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+               "--image needs GStreamer, and this qomni was built without it");
+  return FALSE;
+#endif
+}
+
 int
 qomni_cmd_generate (int argc, char **argv)
 {
   g_autofree char *model_path = NULL, *system = NULL, *prompt = NULL, *audio_path = NULL;
+  g_autofree char *image_path = NULL;
+  int max_pixels = 448 * 448;
   int max_tokens = 256, top_k = 20, ctx_len = 4096;
   double temperature = 0.7, top_p = 0.8, rep = 1.0;
   gint64 seed = 0;
@@ -81,9 +136,11 @@ qomni_cmd_generate (int argc, char **argv)
   int max_frames = 0, chunk_frames = 300, left_context = 25;
   GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint folder", "DIR" },
-    { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\")", "TEXT" },
+    { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\"; \"\" for none)", "TEXT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
     { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_path, "an audio file sent before the prompt (any format GStreamer decodes)", "FILE" },
+    { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "an image sent before the prompt (any format GStreamer decodes)", "FILE" },
+    { "max-pixels", 0, 0, G_OPTION_ARG_INT, &max_pixels, "resize larger images to at most this many pixels (448x448)", "N" },
     { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "most tokens to generate (256)", "N" },
     { "greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "always take the most likely token", NULL },
     { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature, "sampling temperature (0.7; 0 = greedy)", "T" },
@@ -139,11 +196,23 @@ qomni_cmd_generate (int argc, char **argv)
     g_error_free (error);
     return 1;
   }
+  Image image = { 0 };
+  if (image_path && !encode_image_file (model, image_path, max_pixels, &image, &error)) {
+    fprintf (stderr, "qomni generate: %s\n", error->message);
+    g_error_free (error);
+    image_clear (&image);
+    return 1;
+  }
   QomniChat *chat = qomni_chat_new ();
-  qomni_chat_begin (chat, "system");
-  qomni_chat_text (chat, system ? system : DEFAULT_SYSTEM);
-  qomni_chat_end (chat);
+  if (!system || *system) {
+    /* --system "" leaves the system turn out, as a conversation without one does */
+    qomni_chat_begin (chat, "system");
+    qomni_chat_text (chat, system ? system : DEFAULT_SYSTEM);
+    qomni_chat_end (chat);
+  }
   qomni_chat_begin (chat, "user");
+  if (image_path)
+    qomni_chat_image (chat, image.rows.n_rows);
   if (audio)
     qomni_chat_audio (chat, n_audio);
   qomni_chat_text (chat, prompt);
@@ -181,8 +250,14 @@ qomni_cmd_generate (int argc, char **argv)
   }
   g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (int));
   QomniGenerateStats st;
-  gboolean ok = qomni_generate (thinker, model->tokenizer, ids, n_ids, audio, n_audio, &params,
-                                on_token, &run, out, &st, &error);
+  const QomniThinkerMedia media = {
+    .audio = audio, .n_audio = n_audio,
+    .images = image_path ? &image.rows : NULL,
+    .grids = image_path ? &image.grid : NULL, .n_grids = image_path ? 1 : 0,
+  };
+  gboolean ok = qomni_generate_media (thinker, model->tokenizer, ids, n_ids, &media, &params,
+                                      on_token, &run, out, &st, &error);
+  image_clear (&image);
   if (ok && run.error) {
     g_propagate_error (&error, run.error);
     ok = FALSE;

@@ -5,7 +5,7 @@ set -eu
 
 packages="
   build-essential meson ninja-build pkg-config
-  libglib2.0-dev libjson-glib-dev
+  libglib2.0-dev libjson-glib-dev zlib1g-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   liborc-0.4-dev liborc-0.4-dev-bin

@@ -1,4 +1,4 @@
-/* qomni — reading an audio file of any format GStreamer decodes as 16 kHz mono float. */
+/* qomni — reading audio and image files of any format GStreamer decodes. */
 #pragma once
 
 #include <glib.h>
@@ -9,5 +9,9 @@ G_BEGIN_DECLS
  * resampled to 16 kHz (filesrc ! decodebin ! audioconvert ! audioresample ! appsink);
  * *n_samples receives their count. NULL with an error naming the file on failure. */
 float *qomni_audio_file_read (const char *path, int *n_samples, GError **error);
+
+/* (transfer full) The first picture of the file at path as packed RGB, 3·width bytes a
+ * row (filesrc ! decodebin ! videoconvert ! appsink). NULL with an error naming the file. */
+guint8 *qomni_image_file_read (const char *path, int *width, int *height, GError **error);
 
 G_END_DECLS

@@ -1,0 +1,160 @@
+/* qomni — decoding audio and image files through small GStreamer pipelines. */
+#include "media-file.h"
+#include "error.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <string.h>
+
+/* An hour of 16 kHz audio; longer files are refused rather than eating memory. */
+#define MAX_SAMPLES (3600 * 16000)
+
+/* Starts `description` (a pipeline with a filesrc "src" and an appsink "sink") on path.
+ * (transfer full) the pipeline, or NULL with an error. */
+static GstElement *
+start_pipeline (const char *description, const char *path, const char *what, GError **error)
+{
+  GError *gst_error = NULL;
+  if (!gst_init_check (NULL, NULL, &gst_error)) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED, "cannot start GStreamer: %s",
+                 gst_error->message);
+    g_error_free (gst_error);
+    return NULL;
+  }
+  if (!g_file_test (path, G_FILE_TEST_IS_REGULAR)) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_IO, "%s file %s does not exist", what, path);
+    return NULL;
+  }
+  GstElement *pipeline = gst_parse_launch (description, &gst_error);
+  if (!pipeline) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "cannot build the decoding pipeline (are gstreamer1.0-plugins-base and -good "
+                 "installed?): %s", gst_error->message);
+    g_error_free (gst_error);
+    return NULL;
+  }
+  GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  g_object_set (src, "location", path, NULL);
+  gst_object_unref (src);
+  if (gst_element_set_state (pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_FORMAT, "cannot decode %s", path);
+    gst_element_set_state (pipeline, GST_STATE_NULL);
+    gst_object_unref (pipeline);
+    return NULL;
+  }
+  return pipeline;
+}
+
+/* Stops and frees the pipeline. The appsink hands out NULL at EOS and on an error; the bus
+ * says which: a decoding error becomes *error when ok was still TRUE. */
+static gboolean
+stop_pipeline (GstElement *pipeline, const char *path, gboolean ok, GError **error)
+{
+  GError *gst_error = NULL;
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  if (msg && ok) {
+    gst_message_parse_error (msg, &gst_error, NULL);
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_FORMAT, "cannot decode %s: %s", path,
+                 gst_error->message);
+    g_error_free (gst_error);
+    ok = FALSE;
+  }
+  if (msg)
+    gst_message_unref (msg);
+  gst_object_unref (bus);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  return ok;
+}
+
+float *
+qomni_audio_file_read (const char *path, int *n_samples, GError **error)
+{
+  GstElement *pipeline = start_pipeline (
+    "filesrc name=src ! decodebin ! audioconvert ! audioresample ! "
+    "audio/x-raw,format=F32LE,rate=16000,channels=1,layout=interleaved ! "
+    "appsink name=sink sync=false", path, "audio", error);
+  if (!pipeline)
+    return NULL;
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  GArray *pcm = g_array_new (FALSE, FALSE, sizeof (float));
+  gboolean ok = TRUE;
+  GstSample *sample;
+  while (ok && (sample = gst_app_sink_pull_sample (GST_APP_SINK (sink)))) {
+    GstBuffer *buf = gst_sample_get_buffer (sample);
+    GstMapInfo map;
+    if (gst_buffer_map (buf, &map, GST_MAP_READ)) {
+      g_array_append_vals (pcm, map.data, map.size / sizeof (float));
+      gst_buffer_unmap (buf, &map);
+    }
+    gst_sample_unref (sample);
+    if (pcm->len > MAX_SAMPLES) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
+                   "%s is longer than an hour; cut it first", path);
+      ok = FALSE;
+    }
+  }
+  gst_object_unref (sink);
+  ok = stop_pipeline (pipeline, path, ok, error);
+  if (ok && pcm->len == 0) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT, "%s holds no audio", path);
+    ok = FALSE;
+  }
+  if (!ok) {
+    g_array_free (pcm, TRUE);
+    return NULL;
+  }
+  *n_samples = (int) pcm->len;
+  return (float *) g_array_free (pcm, FALSE);
+}
+
+guint8 *
+qomni_image_file_read (const char *path, int *width, int *height, GError **error)
+{
+  GstElement *pipeline = start_pipeline (
+    "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB ! "
+    "appsink name=sink sync=false max-buffers=1", path, "image", error);
+  if (!pipeline)
+    return NULL;
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  guint8 *rgb = NULL;
+  GstSample *sample = gst_app_sink_pull_sample (GST_APP_SINK (sink));
+  gboolean ok = TRUE;
+  if (sample) {
+    GstVideoInfo info;
+    GstVideoFrame frame;
+    if (gst_video_info_from_caps (&info, gst_sample_get_caps (sample)) &&
+        gst_video_frame_map (&frame, &info, gst_sample_get_buffer (sample), GST_MAP_READ)) {
+      /* packed rows without the padding GStreamer keeps at their ends */
+      const int w = GST_VIDEO_INFO_WIDTH (&info), h = GST_VIDEO_INFO_HEIGHT (&info);
+      const int stride = GST_VIDEO_FRAME_PLANE_STRIDE (&frame, 0);
+      const guint8 *src = GST_VIDEO_FRAME_PLANE_DATA (&frame, 0);
+      rgb = g_try_malloc ((gsize) w * h * 3);
+      if (rgb) {
+        for (int y = 0; y < h; y++)
+          memcpy (rgb + (gsize) y * w * 3, src + (gsize) y * stride, (gsize) w * 3);
+        *width = w;
+        *height = h;
+      } else {
+        g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE, "out of memory for %s (%d×%d)",
+                     path, w, h);
+        ok = FALSE;
+      }
+      gst_video_frame_unmap (&frame);
+    }
+    gst_sample_unref (sample);
+  }
+  gst_object_unref (sink);
+  ok = stop_pipeline (pipeline, path, ok, error);
+  if (ok && !rgb) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT, "%s holds no picture", path);
+    ok = FALSE;
+  }
+  if (!ok) {
+    g_free (rgb);
+    return NULL;
+  }
+  return rgb;
+}
