@@ -1,13 +1,22 @@
-/* qomni — the thinker on the CPU. */
+/* qomni — the thinker: the CPU decoder, or the Vulkan one behind the same calls. */
 #include "thinker.h"
 #include "error.h"
 #include "ops-cpu.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "thinker-vk.h"
+#endif
 
 #include <string.h>
 
 struct _QomniThinker {
   const QomniConfig *cfg;
-  QomniDecoder *dec;
+  QomniDecoder *dec;           /* the CPU decoder, or NULL on the GPU */
+#ifdef QOMNI_HAVE_VULKAN
+  QomniVkThinker *gpu;         /* the Vulkan decoder, or NULL on the CPU */
+  float *gpu_layers;           /* [L, gpu_rows, H]: layer outputs brought back for hooks */
+  int gpu_rows;
+#endif
+  int max_ctx;
   const QomniTensor *embed;    /* [V, H] */
   const QomniTensor *lm_head;  /* [V, H] */
   int H, V;
@@ -23,7 +32,8 @@ struct _QomniThinker {
 };
 
 QomniThinker *
-qomni_thinker_new (const QomniWeights *w, const QomniConfig *cfg, int max_ctx, GError **error)
+qomni_thinker_new_on (const QomniWeights *w, const QomniConfig *cfg, int max_ctx,
+                      QomniVk *vk, GError **error)
 {
   const QomniTextConfig *tc = &cfg->thinker.text;
   QomniThinker *t = g_new0 (QomniThinker, 1);
@@ -42,9 +52,23 @@ qomni_thinker_new (const QomniWeights *w, const QomniConfig *cfg, int max_ctx, G
     goto fail;
   /* Prompts run in slices of 512 rows: big enough to reuse each weight row many times,
    * small enough that the scratch stays a few MB even at full width. */
-  t->dec = qomni_decoder_new (w, tc, "thinker.model", max_ctx, MIN (512, max_ctx), error);
-  if (!t->dec)
+  t->max_ctx = max_ctx;
+  if (vk) {
+#ifdef QOMNI_HAVE_VULKAN
+    t->gpu = qomni_vk_thinker_new (vk, w, tc, QOMNI_DTYPE_BF16, max_ctx, MIN (512, max_ctx),
+                                   error);
+    if (!t->gpu)
+      goto fail;
+#else
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "this build of qomni has no Vulkan backend");
     goto fail;
+#endif
+  } else {
+    t->dec = qomni_decoder_new (w, tc, "thinker.model", max_ctx, MIN (512, max_ctx), error);
+    if (!t->dec)
+      goto fail;
+  }
   t->row = g_new (float, t->H);
   return t;
 fail:
@@ -52,12 +76,24 @@ fail:
   return NULL;
 }
 
+QomniThinker *
+qomni_thinker_new (const QomniWeights *w, const QomniConfig *cfg, int max_ctx, GError **error)
+{
+  return qomni_thinker_new_on (w, cfg, max_ctx, NULL, error);
+}
+
 void
 qomni_thinker_free (QomniThinker *t)
 {
   if (!t)
     return;
-  qomni_decoder_free (t->dec);
+  if (t->dec)
+    qomni_decoder_free (t->dec);
+#ifdef QOMNI_HAVE_VULKAN
+  if (t->gpu)
+    qomni_vk_thinker_free (t->gpu);
+  g_free (t->gpu_layers);
+#endif
   g_free (t->state_embed);
   g_free (t->state_hidden);
   g_free (t->row);
@@ -66,13 +102,37 @@ qomni_thinker_free (QomniThinker *t)
 
 int qomni_thinker_hidden_size (const QomniThinker *t) { return t->H; }
 int qomni_thinker_vocab_size (const QomniThinker *t) { return t->V; }
-int qomni_thinker_n_past (const QomniThinker *t) { return qomni_decoder_n_past (t->dec); }
-int qomni_thinker_max_ctx (const QomniThinker *t) { return qomni_decoder_max_ctx (t->dec); }
+int qomni_thinker_max_ctx (const QomniThinker *t) { return t->max_ctx; }
+
+int
+qomni_thinker_n_past (const QomniThinker *t)
+{
+#ifdef QOMNI_HAVE_VULKAN
+  if (t->gpu)
+    return qomni_vk_thinker_n_past (t->gpu);
+#endif
+  return qomni_decoder_n_past (t->dec);
+}
+
+gboolean
+qomni_thinker_on_gpu (const QomniThinker *t)
+{
+#ifdef QOMNI_HAVE_VULKAN
+  return t->gpu != NULL;
+#else
+  return FALSE;
+#endif
+}
 
 void
 qomni_thinker_reset (QomniThinker *t)
 {
-  qomni_decoder_truncate (t->dec, 0);
+#ifdef QOMNI_HAVE_VULKAN
+  if (t->gpu)
+    qomni_vk_thinker_reset (t->gpu);
+#endif
+  if (t->dec)
+    qomni_decoder_truncate (t->dec, 0);
   t->next_pos = 0;
 }
 
@@ -117,39 +177,92 @@ qomni_thinker_set_state_fn (QomniThinker *t, int layer, QomniThinkerStateFn fn, 
   t->state_layer = layer;
 }
 
-/* The decoder's hook: keeps hs[state_layer] rows for the state callback, then calls the
- * user's hook. */
+/* Layer observers of one run: the caller's hook, the state capture, DeepStack. */
+typedef struct {
+  QomniThinker *t;
+  QomniLayerHook extra;   /* DeepStack, or NULL */
+  gpointer extra_user;
+} Observers;
+
+/* The decoder's hook: keeps hs[state_layer] rows for the state callback, then the
+ * caller's hook (it sees the layer output itself, as the reference's hidden_states), then
+ * DeepStack's addition. */
 static void
-thinker_layer_hook (int layer, float *hidden, int row0, int n, gpointer user)
+observe_layer (int layer, float *hidden, int row0, int n, gpointer user)
 {
-  QomniThinker *t = user;
+  Observers *o = user;
+  QomniThinker *t = o->t;
   if (t->state_fn && layer == t->state_layer - 1)
     memcpy (t->state_hidden + (gsize) row0 * t->H, hidden, sizeof (float) * (gsize) n * t->H);
   if (t->hook)
     t->hook (layer, hidden, row0, n, t->hook_user);
+  if (o->extra)
+    o->extra (layer, hidden, row0, n, o->extra_user);
 }
 
-gboolean
-qomni_thinker_forward (QomniThinker *t, float *x, const int *pos, int n, GError **error)
+/* Runs x[n, H] at pos[3, n] through the decoder, CPU or GPU; x becomes the final-normed
+ * hidden states; logits (optional) of the last row. */
+static gboolean
+run (QomniThinker *t, float *x, const int *pos, int n, QomniLayerHook extra,
+     gpointer extra_user, float *logits, GError **error)
 {
+  const int H = t->H;
   if (t->state_fn) {
     if (t->state_rows < n) {
       /* grows to the longest prompt once; decode steps reuse it */
       g_free (t->state_embed);
       g_free (t->state_hidden);
-      t->state_embed = g_new (float, (gsize) n * t->H);
-      t->state_hidden = g_new (float, (gsize) n * t->H);
+      t->state_embed = g_new (float, (gsize) n * H);
+      t->state_hidden = g_new (float, (gsize) n * H);
       t->state_rows = n;
     }
-    memcpy (t->state_embed, x, sizeof (float) * (gsize) n * t->H);
+    memcpy (t->state_embed, x, sizeof (float) * (gsize) n * H);
     if (t->state_layer == 0)
-      memcpy (t->state_hidden, x, sizeof (float) * (gsize) n * t->H);
+      memcpy (t->state_hidden, x, sizeof (float) * (gsize) n * H);
   }
-  if (!qomni_decoder_forward (t->dec, x, n, pos, thinker_layer_hook, t, error))
-    return FALSE;
+  Observers obs = { t, extra, extra_user };
+#ifdef QOMNI_HAVE_VULKAN
+  if (t->gpu) {
+    const int L = t->cfg->thinker.text.num_hidden_layers;
+    if (extra) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                   "DeepStack (images and video) is not on the Vulkan thinker yet; use the CPU");
+      return FALSE;
+    }
+    /* hooks and the talker's states need the layer outputs back from the GPU */
+    const gboolean observed = t->hook || t->state_fn;
+    if (observed && t->gpu_rows < n) {
+      g_free (t->gpu_layers);
+      t->gpu_layers = g_try_new (float, (gsize) L * n * H);
+      t->gpu_rows = t->gpu_layers ? n : 0;
+      if (!t->gpu_layers) {
+        g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE, "out of memory for layer outputs");
+        return FALSE;
+      }
+    }
+    int next;
+    if (!qomni_vk_thinker_forward (t->gpu, x, n, pos, observed ? t->gpu_layers : NULL, x,
+                                   logits, &next, error))
+      return FALSE;
+    for (int l = 0; observed && l < L; l++)
+      observe_layer (l, t->gpu_layers + (gsize) l * n * H, 0, n, &obs);
+  } else
+#endif
+  {
+    if (!qomni_decoder_forward (t->dec, x, n, pos, observe_layer, &obs, error))
+      return FALSE;
+    if (logits)
+      qomni_thinker_logits (t, x + (gsize) (n - 1) * H, 1, logits);
+  }
   if (t->state_fn)
     t->state_fn (t->state_embed, t->state_hidden, n, t->state_user);
   return TRUE;
+}
+
+gboolean
+qomni_thinker_forward (QomniThinker *t, float *x, const int *pos, int n, GError **error)
+{
+  return run (t, x, pos, n, NULL, NULL, NULL, error);
 }
 
 void
@@ -183,9 +296,6 @@ deepstack_hook (int layer, float *hidden, int row0, int n, gpointer user)
 {
   DeepStack *ds = user;
   QomniThinker *t = ds->t;
-  /* The caller's hook sees the layer output itself, as the reference's hidden_states. */
-  if (t->hook)
-    t->hook (layer, hidden, row0, n, t->hook_user);
   if (layer >= ds->n_layers)
     return;
   const int H = t->H;
@@ -272,17 +382,10 @@ qomni_thinker_prefill_media (QomniThinker *t, const int *ids, int n,
   if (ok)
     ok = qomni_positions_build (tc, ids, n, media->grids, media->n_grids, t->next_pos, pos,
                                 &next, error);
-  if (ok) {
-    if (ds.n_layers > 0)
-      ok = qomni_decoder_forward (t->dec, x, n, pos, deepstack_hook, &ds, error);
-    else
-      ok = qomni_thinker_forward (t, x, pos, n, error);
-  }
-  if (ok) {
+  if (ok)
+    ok = run (t, x, pos, n, ds.n_layers > 0 ? deepstack_hook : NULL, &ds, logits, error);
+  if (ok)
     t->next_pos = next;
-    if (logits)
-      qomni_thinker_logits (t, x + (gsize) (n - 1) * t->H, 1, logits);
-  }
   g_free (x);
   g_free (pos);
   g_free (ds.src);
@@ -304,12 +407,25 @@ qomni_thinker_decode (QomniThinker *t, int id, float *logits, GError **error)
 {
   if (!check_ids (t, &id, 1, error))
     return FALSE;
+  if (qomni_thinker_n_past (t) + 1 > t->max_ctx) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
+                 "the context is full (%d positions)", t->max_ctx);
+    return FALSE;
+  }
   int pos[3] = { t->next_pos, t->next_pos, t->next_pos };
+#ifdef QOMNI_HAVE_VULKAN
+  if (t->gpu && !t->hook && !t->state_fn) {
+    /* nothing to observe: the token is embedded on the GPU, one submission */
+    int next;
+    if (!qomni_vk_thinker_decode (t->gpu, id, t->next_pos, logits, &next, error))
+      return FALSE;
+    t->next_pos++;
+    return TRUE;
+  }
+#endif
   qomni_thinker_embed (t, &id, 1, t->row);
-  if (!qomni_thinker_forward (t, t->row, pos, 1, error))
+  if (!run (t, t->row, pos, 1, NULL, NULL, logits, error))
     return FALSE;
   t->next_pos++;
-  if (logits)
-    qomni_thinker_logits (t, t->row, 1, logits);
   return TRUE;
 }

@@ -22,9 +22,17 @@ G_BEGIN_DECLS
 
 typedef struct _QomniThinker QomniThinker;
 
+typedef struct _QomniVk QomniVk;
+
 /* (transfer full) max_ctx: positions the KV cache holds. */
 QomniThinker *qomni_thinker_new (const QomniWeights *weights, const QomniConfig *config,
                                  int max_ctx, GError **error);
+/* The same on a Vulkan device (borrowed; vk NULL: the CPU). The calls below behave alike;
+ * on the GPU the decoder and lm_head run there, hooks and state callbacks get the layer
+ * outputs brought back, DeepStack is refused (QOMNI_ERROR_UNSUPPORTED). */
+QomniThinker *qomni_thinker_new_on (const QomniWeights *weights, const QomniConfig *config,
+                                    int max_ctx, QomniVk *vk, GError **error);
+gboolean qomni_thinker_on_gpu (const QomniThinker *t);
 void qomni_thinker_free (QomniThinker *t);
 
 int qomni_thinker_hidden_size (const QomniThinker *t);

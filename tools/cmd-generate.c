@@ -9,12 +9,16 @@
 #include "speak.h"
 #include "image.h"
 #include "vision-encoder.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "vk-device.h"
+#endif
 #ifdef QOMNI_HAVE_GST_MEDIA_FILE
 #include "media-file.h"
 #endif
 
 #include <glib.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define DEFAULT_SYSTEM "You are a helpful assistant."
 
@@ -126,7 +130,7 @@ int
 qomni_cmd_generate (int argc, char **argv)
 {
   g_autofree char *model_path = NULL, *system = NULL, *prompt = NULL, *audio_path = NULL;
-  g_autofree char *image_path = NULL;
+  g_autofree char *image_path = NULL, *device = NULL;
   int max_pixels = 448 * 448;
   int max_tokens = 256, top_k = 20, ctx_len = 4096;
   double temperature = 0.7, top_p = 0.8, rep = 1.0;
@@ -139,6 +143,7 @@ qomni_cmd_generate (int argc, char **argv)
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\"; \"\" for none)", "TEXT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
     { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_path, "an audio file sent before the prompt (any format GStreamer decodes)", "FILE" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker runs", "DEV" },
     { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "an image sent before the prompt (any format GStreamer decodes)", "FILE" },
     { "max-pixels", 0, 0, G_OPTION_ARG_INT, &max_pixels, "resize larger images to at most this many pixels (448x448)", "N" },
     { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "most tokens to generate (256)", "N" },
@@ -221,8 +226,25 @@ qomni_cmd_generate (int argc, char **argv)
   int n_ids = 0;
   g_autofree int *ids = qomni_chat_tokenize (chat, model->tokenizer, &n_ids, &error);
   qomni_chat_free (chat);
-  QomniThinker *thinker = ids ? qomni_thinker_new (model->weights, model->config,
-                                                   MAX (ctx_len, n_ids + max_tokens), &error)
+  QomniVk *vk = NULL;
+  if (ids && device && g_str_has_prefix (device, "vulkan")) {
+#ifdef QOMNI_HAVE_VULKAN
+    const int index = device[6] == ':' ? atoi (device + 7) : -1;
+    vk = qomni_vk_new (index, &error);
+    if (!vk)
+      g_clear_pointer (&ids, g_free);
+#else
+    g_set_error (&error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "this qomni was built without Vulkan");
+    g_clear_pointer (&ids, g_free);
+#endif
+  } else if (device && g_strcmp0 (device, "cpu") != 0 && g_strcmp0 (device, "auto") != 0) {
+    fprintf (stderr, "qomni generate: --device must be cpu or vulkan[:N]\n");
+    return 2;
+  }
+  QomniThinker *thinker = ids ? qomni_thinker_new_on (model->weights, model->config,
+                                                      MAX (ctx_len, n_ids + max_tokens), vk,
+                                                      &error)
                               : NULL;
   if (!thinker) {
     fprintf (stderr, "qomni generate: %s\n", error->message);
@@ -274,6 +296,10 @@ qomni_cmd_generate (int argc, char **argv)
     ok = speech_out_finish (run.speech, &error);
   speech_out_free (run.speech);
   qomni_thinker_free (thinker);
+#ifdef QOMNI_HAVE_VULKAN
+  if (vk)
+    qomni_vk_free (vk);
+#endif
   if (!ok) {
     fprintf (stderr, "qomni generate: %s\n", error->message);
     g_error_free (error);
