@@ -57,6 +57,7 @@ struct _GstQomniEncode {
   QomniModel *model;
   QomniMel *mel;
   QomniAudioEncoder *encoder;
+  QomniGstDevice *device_shared;  /* joined, not yet computed on */
   int width;
 
   /* streaming state, under the sink pad's stream lock */
@@ -340,7 +341,8 @@ gst_qomni_encode_sink_query (GstPad *pad, GstObject *parent, GstQuery *query)
     break;
   }
   case GST_QUERY_CONTEXT:
-    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model))
+    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model) ||
+        qomni_gst_device_handle_context_query (GST_ELEMENT (self), query, self->device_shared))
       return TRUE;
     break;
   default:
@@ -373,7 +375,8 @@ gst_qomni_encode_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
     return TRUE;
   }
   case GST_QUERY_CONTEXT:
-    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model))
+    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model) ||
+        qomni_gst_device_handle_context_query (GST_ELEMENT (self), query, self->device_shared))
       return TRUE;
     break;
   default:
@@ -390,11 +393,16 @@ open_model (GstQomniEncode *self)
   g_autofree char *device = g_strdup (self->device);
   g_mutex_unlock (&self->settings_lock);
   GError *error = NULL;
-  if (!qomni_gst_device_check (device, &error)) {
+  /* With device=vulkan the encoder joins the pipeline's shared device (so the elements
+   * agree on one), but its convolutions and layers still run on the CPU: the audio
+   * encoder's shaders are not written yet. */
+  if (!qomni_gst_device_ensure (GST_ELEMENT (self), device, &self->device_shared, &error)) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Cannot use the requested device");
     g_error_free (error);
     return FALSE;
   }
+  if (self->device_shared)
+    GST_INFO_OBJECT (self, "device=%s: the audio encoder still computes on the CPU", device);
   self->model = qomni_gst_model_ensure (GST_ELEMENT (self), path, &error);
   if (self->model)
     self->encoder = qomni_audio_encoder_new (self->model->weights, self->model->config, &error);
@@ -414,6 +422,7 @@ static void
 close_model (GstQomniEncode *self)
 {
   g_clear_pointer (&self->encoder, qomni_audio_encoder_free);
+  g_clear_pointer (&self->device_shared, qomni_gst_device_unref);
   g_clear_pointer (&self->mel, qomni_mel_free);
   g_clear_pointer (&self->model, qomni_gst_model_release);
   g_clear_pointer (&self->pcm, g_free);
@@ -557,7 +566,7 @@ gst_qomni_encode_class_init (GstQomniEncodeClass *klass)
                          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                          GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
-    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu", "auto",
+    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu; vulkan or vulkan:N joins the shared device (the encoder itself still runs on the CPU)", "auto",
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                          GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CHUNK_DURATION,

@@ -86,6 +86,7 @@ struct _GstQomniThinker {
   /* READY and up */
   QomniModel *model;
   QomniThinker *thinker;
+  QomniGstDevice *device_shared;  /* NULL on the CPU */
 
   /* streaming state, under the sink pad's stream lock */
   gboolean text_input;   /* the sink caps are text/x-raw */
@@ -464,7 +465,8 @@ static gboolean
 gst_qomni_thinker_sink_query (GstPad *pad, GstObject *parent, GstQuery *query)
 {
   GstQomniThinker *self = GST_QOMNI_THINKER (parent);
-  if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model))
+  if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model) ||
+      qomni_gst_device_handle_context_query (GST_ELEMENT (self), query, self->device_shared))
     return TRUE;
   return gst_pad_query_default (pad, parent, query);
 }
@@ -492,7 +494,8 @@ gst_qomni_thinker_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
     return TRUE;
   }
   case GST_QUERY_CONTEXT:
-    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model))
+    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model) ||
+        qomni_gst_device_handle_context_query (GST_ELEMENT (self), query, self->device_shared))
       return TRUE;
     break;
   default:
@@ -510,14 +513,15 @@ open_model (GstQomniThinker *self)
   const int ctx = (int) self->context_length;
   g_mutex_unlock (&self->settings_lock);
   GError *error = NULL;
-  if (!qomni_gst_device_check (device, &error)) {
+  if (!qomni_gst_device_ensure (GST_ELEMENT (self), device, &self->device_shared, &error)) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Cannot use the requested device");
     g_error_free (error);
     return FALSE;
   }
   self->model = qomni_gst_model_ensure (GST_ELEMENT (self), path, &error);
   if (self->model)
-    self->thinker = qomni_thinker_new (self->model->weights, self->model->config, ctx, &error);
+    self->thinker = qomni_thinker_new_on (self->model->weights, self->model->config, ctx,
+                                          qomni_gst_device_vk (self->device_shared), &error);
   if (!self->thinker) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Could not load the thinker of model %s",
                                          path ? path : "(none)");
@@ -532,6 +536,7 @@ close_model (GstQomniThinker *self)
 {
   g_clear_pointer (&self->thinker, qomni_thinker_free);
   g_clear_pointer (&self->model, qomni_gst_model_release);
+  g_clear_pointer (&self->device_shared, qomni_gst_device_unref);
 }
 
 static GstStateChangeReturn
@@ -739,7 +744,7 @@ gst_qomni_thinker_class_init (GstQomniThinkerClass *klass)
                          "Checkpoint folder (config.json + safetensors); unset: use the model "
                          "of a neighbouring qomni element", NULL, RW | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
-    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu", "auto",
+    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu (the CPU), vulkan or vulkan:N (the thinker on that GPU, shared with the other qomni elements through the qomni.vulkan.device context)", "auto",
                          RW | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_SYSTEM_PROMPT,
     g_param_spec_string ("system-prompt", "System prompt", "The system turn of the chat",

@@ -1,6 +1,9 @@
 /* qomni — the GStreamer-side shared pieces: model cache and context, errors. */
 #include "qomni-gst.h"
 #include "error.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "vk-device.h"
+#endif
 
 #include <stdlib.h>
 
@@ -91,21 +94,23 @@ qomni_gst_model_handle_context_query (GstElement *element, GstQuery *query, Qomn
   return TRUE;
 }
 
-/* Asks the peers of every pad of element; (transfer full) the model or NULL. */
-static QomniModel *
-query_neighbours (GstElement *element, GstPadDirection direction)
+/* (transfer full) A context of `type` from a neighbour: the peers of element's pads in
+ * one direction are asked with a CONTEXT query. NULL when none answers. */
+static GstContext *
+query_neighbours (GstElement *element, GstPadDirection direction, const char *type)
 {
-  QomniModel *found = NULL;
+  GstContext *found = NULL;
   GstIterator *it = direction == GST_PAD_SRC ? gst_element_iterate_src_pads (element)
                                              : gst_element_iterate_sink_pads (element);
   GValue item = G_VALUE_INIT;
   while (!found && gst_iterator_next (it, &item) == GST_ITERATOR_OK) {
     GstPad *pad = g_value_get_object (&item);
-    GstQuery *q = gst_query_new_context (QOMNI_GST_MODEL_CONTEXT_TYPE);
+    GstQuery *q = gst_query_new_context (type);
     if (gst_pad_peer_query (pad, q)) {
       GstContext *ctx = NULL;
       gst_query_parse_context (q, &ctx);
-      found = qomni_gst_model_from_context (ctx);
+      if (ctx)
+        found = gst_context_ref (ctx);
     }
     gst_query_unref (q);
     g_value_reset (&item);
@@ -115,32 +120,34 @@ query_neighbours (GstElement *element, GstPadDirection direction)
   return found;
 }
 
-static QomniModel *
-model_from_element_context (GstElement *element)
+/* (transfer full) A shared context of `type`, tried in order: the element's own (set by the
+ * application or the bin), its downstream then upstream neighbours, and a need-context
+ * message, which the bin answers from the contexts it has cached (or the application from
+ * a sync handler) by calling gst_element_set_context on us before post_message returns. */
+static GstContext *
+find_context (GstElement *element, const char *type)
 {
-  GstContext *ctx = gst_element_get_context (element, QOMNI_GST_MODEL_CONTEXT_TYPE);
-  QomniModel *m = qomni_gst_model_from_context (ctx);
-  if (ctx)
-    gst_context_unref (ctx);
-  return m;
+  GstContext *ctx = gst_element_get_context (element, type);
+  if (!ctx)
+    ctx = query_neighbours (element, GST_PAD_SRC, type);
+  if (!ctx)
+    ctx = query_neighbours (element, GST_PAD_SINK, type);
+  if (!ctx) {
+    gst_element_post_message (element,
+                              gst_message_new_need_context (GST_OBJECT (element), type));
+    ctx = gst_element_get_context (element, type);
+  }
+  return ctx;
 }
 
-/* A shared model if one fits: the element's own context, its neighbours, the bin. */
+/* A shared model if one fits. */
 static QomniModel *
 find_shared (GstElement *element, const char *want)
 {
-  QomniModel *m = model_from_element_context (element);
-  if (!m)
-    m = query_neighbours (element, GST_PAD_SRC);
-  if (!m)
-    m = query_neighbours (element, GST_PAD_SINK);
-  if (!m) {
-    /* the bin answers from its cache, or the application from a sync handler, by calling
-     * gst_element_set_context on us before post_message returns */
-    gst_element_post_message (element, gst_message_new_need_context (
-                                         GST_OBJECT (element), QOMNI_GST_MODEL_CONTEXT_TYPE));
-    m = model_from_element_context (element);
-  }
+  GstContext *ctx = find_context (element, QOMNI_GST_MODEL_CONTEXT_TYPE);
+  QomniModel *m = qomni_gst_model_from_context (ctx);
+  if (ctx)
+    gst_context_unref (ctx);
   if (m && want && !model_has_path (m, want)) {
     GST_CAT_INFO_OBJECT (qomni_gst_debug, element, "shared model %s is not %s; not using it",
                          m->path, want);
@@ -245,19 +252,159 @@ qomni_gst_model_release (QomniModel *model)
   qomni_model_unref (model);
 }
 
+/* ---- the shared Vulkan device ------------------------------------------------------- */
+
+struct _QomniGstDevice {
+  QomniVk *vk;
+  int index;     /* as asked: -1 for "vulkan" (QOMNI_VULKAN_DEVICE or the first GPU) */
+};
+
+static void
+device_clear (gpointer p)
+{
+#ifdef QOMNI_HAVE_VULKAN
+  QomniGstDevice *d = p;
+  qomni_vk_free (d->vk);
+#endif
+}
+
+QomniGstDevice *
+qomni_gst_device_ref (QomniGstDevice *d)
+{
+  return g_atomic_rc_box_acquire (d);
+}
+
+void
+qomni_gst_device_unref (QomniGstDevice *d)
+{
+  if (d)
+    g_atomic_rc_box_release_full (d, device_clear);
+}
+
+G_DEFINE_BOXED_TYPE (QomniGstDevice, qomni_gst_device, qomni_gst_device_ref,
+                     qomni_gst_device_unref)
+
+QomniVk *
+qomni_gst_device_vk (const QomniGstDevice *d)
+{
+  return d ? d->vk : NULL;
+}
+
+GstContext *
+qomni_gst_device_context_new (QomniGstDevice *d)
+{
+  GstContext *ctx = gst_context_new (QOMNI_GST_VULKAN_DEVICE_CONTEXT_TYPE, TRUE);
+  gst_structure_set (gst_context_writable_structure (ctx), "device", QOMNI_TYPE_GST_DEVICE, d,
+                     "index", G_TYPE_INT, d->index, NULL);
+  return ctx;
+}
+
+QomniGstDevice *
+qomni_gst_device_from_context (GstContext *context)
+{
+  QomniGstDevice *d = NULL;
+  if (context && g_strcmp0 (gst_context_get_context_type (context),
+                            QOMNI_GST_VULKAN_DEVICE_CONTEXT_TYPE) == 0)
+    gst_structure_get (gst_context_get_structure (context), "device", QOMNI_TYPE_GST_DEVICE,
+                       &d, NULL);
+  return d;
+}
+
+gboolean
+qomni_gst_device_handle_context_query (GstElement *element, GstQuery *query, QomniGstDevice *d)
+{
+  const char *type = NULL;
+  if (!d || GST_QUERY_TYPE (query) != GST_QUERY_CONTEXT ||
+      !gst_query_parse_context_type (query, &type) ||
+      g_strcmp0 (type, QOMNI_GST_VULKAN_DEVICE_CONTEXT_TYPE) != 0)
+    return FALSE;
+  GstContext *ctx = qomni_gst_device_context_new (d);
+  gst_query_set_context (query, ctx);
+  gst_context_unref (ctx);
+  return TRUE;
+}
+
+/* Parses the `device` property: -2 for the CPU, -1 for "vulkan", N for "vulkan:N". */
+static gboolean
+parse_device (const char *device, int *index, GError **error)
+{
+  *index = -2;
+  if (!device || !*device || g_str_equal (device, "auto") || g_str_equal (device, "cpu"))
+    return TRUE;
+  if (g_str_equal (device, "vulkan")) {
+    *index = -1;
+    return TRUE;
+  }
+  char *end = NULL;
+  if (g_str_has_prefix (device, "vulkan:")) {
+    gint64 n = g_ascii_strtoll (device + 7, &end, 10);
+    if (end && !*end && end != device + 7 && n >= 0 && n < 64) {
+      *index = (int) n;
+      return TRUE;
+    }
+  }
+  g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+               "unknown device \"%s\" (expected auto, cpu, vulkan or vulkan:N)", device);
+  return FALSE;
+}
+
 gboolean
 qomni_gst_device_check (const char *device, GError **error)
 {
-  if (!device || !*device || g_str_equal (device, "auto") || g_str_equal (device, "cpu"))
+  int index;
+  if (!parse_device (device, &index, error))
+    return FALSE;
+#ifndef QOMNI_HAVE_VULKAN
+  if (index >= -1) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "device \"%s\": this build of qomni has no Vulkan backend", device);
+    return FALSE;
+  }
+#endif
+  return TRUE;
+}
+
+gboolean
+qomni_gst_device_ensure (GstElement *element, const char *device, QomniGstDevice **out,
+                         GError **error)
+{
+  debug_init ();
+  *out = NULL;
+  int index;
+  if (!qomni_gst_device_check (device, error) || !parse_device (device, &index, error))
+    return FALSE;
+  if (index == -2)
+    return TRUE;   /* the CPU */
+#ifdef QOMNI_HAVE_VULKAN
+  GstContext *ctx = find_context (element, QOMNI_GST_VULKAN_DEVICE_CONTEXT_TYPE);
+  QomniGstDevice *d = qomni_gst_device_from_context (ctx);
+  if (ctx)
+    gst_context_unref (ctx);
+  if (d && index >= 0 && d->index != index) {
+    GST_CAT_INFO_OBJECT (qomni_gst_debug, element, "shared device vulkan:%d is not vulkan:%d",
+                         d->index, index);
+    g_clear_pointer (&d, qomni_gst_device_unref);
+  }
+  if (d) {
+    GST_CAT_INFO_OBJECT (qomni_gst_debug, element, "using the shared device %s",
+                         qomni_vk_device_name (d->vk));
+    *out = d;
     return TRUE;
-  if (g_str_equal (device, "vulkan") || g_str_has_prefix (device, "vulkan:"))
-    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "device \"%s\": the Vulkan backend is not in the elements yet; use auto or "
-                 "cpu", device);
-  else
-    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "unknown device \"%s\" (expected auto, cpu, vulkan or vulkan:N)", device);
+  }
+  QomniVk *vk = qomni_vk_new (index, error);
+  if (!vk)
+    return FALSE;
+  d = g_atomic_rc_box_new0 (QomniGstDevice);
+  d->vk = vk;
+  d->index = index;
+  GST_CAT_INFO_OBJECT (qomni_gst_debug, element, "opened %s", qomni_vk_device_name (vk));
+  ctx = qomni_gst_device_context_new (d);
+  gst_element_post_message (element, gst_message_new_have_context (GST_OBJECT (element), ctx));
+  *out = d;
+  return TRUE;
+#else
   return FALSE;
+#endif
 }
 
 void

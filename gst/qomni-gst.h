@@ -54,9 +54,31 @@ void qomni_gst_model_release (QomniModel *model);
 gboolean qomni_gst_model_handle_context_query (GstElement *element, GstQuery *query,
                                                QomniModel *model);
 
-/* Checks the `device` property: "auto" and "cpu" run on the CPU; "vulkan", "vulkan:N" are
- * refused until the Vulkan backend lands. */
+/* The shared Vulkan device (design §3): a refcounted holder of one QomniVk, carried in
+ * a `qomni.vulkan.device` context (field "device", boxed QOMNI_TYPE_GST_DEVICE) so every
+ * qomni element of a pipeline computes on one device and one queue. An application hands
+ * in its own by setting that context on the pipeline. */
+typedef struct _QomniGstDevice QomniGstDevice;
+typedef struct _QomniVk QomniVk;
+#define QOMNI_TYPE_GST_DEVICE (qomni_gst_device_get_type ())
+GType qomni_gst_device_get_type (void);
+QomniGstDevice *qomni_gst_device_ref (QomniGstDevice *device);
+void qomni_gst_device_unref (QomniGstDevice *device);
+/* (transfer none) */
+QomniVk *qomni_gst_device_vk (const QomniGstDevice *device);
+/* (transfer full) */
+GstContext *qomni_gst_device_context_new (QomniGstDevice *device);
+/* (transfer full) NULL when the context is of another type. */
+QomniGstDevice *qomni_gst_device_from_context (GstContext *context);
+gboolean qomni_gst_device_handle_context_query (GstElement *element, GstQuery *query,
+                                                QomniGstDevice *device);
+/* Checks the `device` property: "auto" and "cpu" (the CPU), "vulkan", "vulkan:N". */
 gboolean qomni_gst_device_check (const char *device, GError **error);
+/* For the `device` property: *out = NULL for the CPU; for vulkan[:N] the shared device
+ * (the element's context, its neighbours', the bin's) or a new one, announced with
+ * have-context. (transfer full) *out. */
+gboolean qomni_gst_device_ensure (GstElement *element, const char *device,
+                                  QomniGstDevice **out, GError **error);
 
 /* Posts a GError of libqomni as an element error: RESOURCE errors for files, STREAM errors
  * for data, the GError's message as the debug detail. */
