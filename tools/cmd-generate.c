@@ -1,9 +1,15 @@
 /* qomni generate — a prompt through the thinker, the answer streamed to stdout. */
+#include "audio-encoder.h"
 #include "commands.h"
+#include "error.h"
 #include "generate.h"
+#include "mel.h"
 #include "model.h"
 #include "ops-cpu.h"
 #include "speak.h"
+#ifdef QOMNI_HAVE_GST_AUDIO_FILE
+#include "audio-file.h"
+#endif
 
 #include <glib.h>
 #include <stdio.h>
@@ -27,10 +33,46 @@ on_token (int id, const char *text, gpointer user)
   return TRUE;
 }
 
+/* (transfer full) The audio file's embeddings [*n_rows, output_dim]: decode, log-mel, AuT
+ * encoder. */
+static float *
+encode_audio_file (const QomniModel *model, const char *path, int *n_rows, GError **error)
+{
+#ifdef QOMNI_HAVE_GST_AUDIO_FILE
+  int n = 0;
+  g_autofree float *pcm = qomni_audio_file_read (path, &n, error);
+  if (!pcm)
+    return NULL;
+  QomniAudioEncoder *enc = qomni_audio_encoder_new (model->weights, model->config, error);
+  if (!enc)
+    return NULL;
+  const int n_mels = model->config->thinker.audio.num_mel_bins;
+  const int T = qomni_mel_n_frames (n);
+  const int A = qomni_audio_encoder_n_tokens (enc, T);
+  g_autofree float *features = g_new (float, (gsize) n_mels * MAX (T, 1));
+  float *rows = g_new (float, (gsize) MAX (A, 1) * qomni_audio_encoder_output_dim (enc));
+  QomniMel *mel = qomni_mel_new (n_mels);
+  gboolean ok = qomni_mel_compute (mel, pcm, n, features, error) &&
+                qomni_audio_encoder_encode (enc, features, T, rows, error);
+  qomni_mel_free (mel);
+  qomni_audio_encoder_free (enc);
+  if (!ok) {
+    g_free (rows);
+    return NULL;
+  }
+  *n_rows = A;
+  return rows;
+#else
+  g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+               "--audio needs GStreamer, and this qomni was built without it");
+  return NULL;
+#endif
+}
+
 int
 qomni_cmd_generate (int argc, char **argv)
 {
-  g_autofree char *model_path = NULL, *system = NULL, *prompt = NULL;
+  g_autofree char *model_path = NULL, *system = NULL, *prompt = NULL, *audio_path = NULL;
   int max_tokens = 256, top_k = 20, ctx_len = 4096;
   double temperature = 0.7, top_p = 0.8, rep = 1.0;
   gint64 seed = 0;
@@ -41,6 +83,7 @@ qomni_cmd_generate (int argc, char **argv)
     { "model", 'm', 0, G_OPTION_ARG_FILENAME, &model_path, "checkpoint folder", "DIR" },
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\")", "TEXT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
+    { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_path, "an audio file sent before the prompt (any format GStreamer decodes)", "FILE" },
     { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "most tokens to generate (256)", "N" },
     { "greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "always take the most likely token", NULL },
     { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature, "sampling temperature (0.7; 0 = greedy)", "T" },
@@ -68,14 +111,16 @@ qomni_cmd_generate (int argc, char **argv)
     g_error_free (error);
     return 2;
   }
-  if (!model_path || !prompt) {
-    fprintf (stderr, "qomni generate: --model and --prompt are required\n");
+  if (!model_path || (!prompt && !audio_path)) {
+    fprintf (stderr, "qomni generate: --model and --prompt (or --audio) are required\n");
     return 2;
   }
   if (max_tokens < 1 || ctx_len < 16) {
     fprintf (stderr, "qomni generate: --max-tokens must be ≥ 1 and --ctx ≥ 16\n");
     return 2;
   }
+  if (!prompt)
+    prompt = g_strdup ("");
   if (!g_utf8_validate (prompt, -1, NULL) || (system && !g_utf8_validate (system, -1, NULL))) {
     fprintf (stderr, "qomni generate: the prompt is not valid UTF-8\n");
     return 2;
@@ -87,11 +132,20 @@ qomni_cmd_generate (int argc, char **argv)
     g_error_free (error);
     return 1;
   }
+  int n_audio = 0;
+  g_autofree float *audio = NULL;
+  if (audio_path && !(audio = encode_audio_file (model, audio_path, &n_audio, &error))) {
+    fprintf (stderr, "qomni generate: %s\n", error->message);
+    g_error_free (error);
+    return 1;
+  }
   QomniChat *chat = qomni_chat_new ();
   qomni_chat_begin (chat, "system");
   qomni_chat_text (chat, system ? system : DEFAULT_SYSTEM);
   qomni_chat_end (chat);
   qomni_chat_begin (chat, "user");
+  if (audio)
+    qomni_chat_audio (chat, n_audio);
   qomni_chat_text (chat, prompt);
   qomni_chat_end (chat);
   qomni_chat_assistant_prompt (chat);
@@ -127,7 +181,7 @@ qomni_cmd_generate (int argc, char **argv)
   }
   g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (int));
   QomniGenerateStats st;
-  gboolean ok = qomni_generate (thinker, model->tokenizer, ids, n_ids, NULL, 0, &params,
+  gboolean ok = qomni_generate (thinker, model->tokenizer, ids, n_ids, audio, n_audio, &params,
                                 on_token, &run, out, &st, &error);
   if (ok && run.error) {
     g_propagate_error (&error, run.error);
