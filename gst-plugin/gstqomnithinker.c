@@ -13,6 +13,7 @@
 #include "gstqomnithinker.h"
 #include "qomni-embeddings.h"
 #include "qomni-gst.h"
+#include "qomni-talker-pad.h"
 
 #include "error.h"
 #include "generate.h"
@@ -300,8 +301,11 @@ answer (GstQomniThinker *self, const float *audio, int n_audio, const char *user
   };
   GArray *out = g_array_new (FALSE, FALSE, sizeof (int));
   QomniGenerateStats stats = { 0 };
+  qomni_talker_pads_begin (GST_ELEMENT (self), self->thinker, self->model->config, ids, n, pts,
+                           duration);
   gboolean ok = qomni_generate (self->thinker, self->model->tokenizer, ids, n, audio, n_audio,
                                 &s.gen, push_piece, &st, out, &stats, &error);
+  qomni_talker_pads_end (GST_ELEMENT (self), self->thinker);
   g_free (ids);
   GST_INFO_OBJECT (self, "answered %d prompt tokens (%d audio) with %d tokens; prefill %.1f "
                    "ms, decode %.1f ms", n, n_audio, stats.generated,
@@ -418,6 +422,7 @@ set_input_caps (GstQomniThinker *self, GstCaps *caps)
   GstCaps *out = gst_static_pad_template_get_caps (&src_template);
   gboolean ok = gst_pad_set_caps (self->srcpad, out);
   gst_caps_unref (out);
+  qomni_talker_pads_set_caps (GST_ELEMENT (self), qomni_thinker_hidden_size (self->thinker));
   return ok;
 }
 
@@ -796,6 +801,7 @@ gst_qomni_thinker_class_init (GstQomniThinkerClass *klass)
 
   gst_element_class_add_static_pad_template (element_class, &sink_template);
   gst_element_class_add_static_pad_template (element_class, &src_template);
+  qomni_talker_pads_class_init (element_class);
   gst_element_class_set_static_metadata (element_class, "Qwen3-Omni thinker",
     "Filter/Text/Audio",
     "Answers audio embeddings or text turns with Qwen3-Omni's language model, streaming "

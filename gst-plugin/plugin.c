@@ -4,6 +4,8 @@
 #endif
 #include "gstqomniencode.h"
 #include "gstqomnithinker.h"
+#include "gstqomnitalker.h"
+#include "gstqomnivocoder.h"
 
 #include <gst/gst.h>
 
@@ -12,6 +14,8 @@ plugin_init (GstPlugin *plugin)
 {
   gboolean ok = GST_ELEMENT_REGISTER (qomniencode, plugin);
   ok &= GST_ELEMENT_REGISTER (qomnithinker, plugin);
+  ok &= GST_ELEMENT_REGISTER (qomnitalker, plugin);
+  ok &= GST_ELEMENT_REGISTER (qomnivocoder, plugin);
   return ok;
 }
 
