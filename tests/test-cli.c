@@ -41,7 +41,9 @@ parse_ids (const char *out)
   const char *line = strstr (out, "\nids:");
   g_assert_nonnull (line);
   GArray *ids = g_array_new (FALSE, FALSE, sizeof (int));
-  g_auto (GStrv) parts = g_strsplit (line + 5, " ", -1);
+  const char *eol = strchr (line + 1, '\n');
+  g_autofree char *text = eol ? g_strndup (line + 5, (gsize) (eol - line - 5)) : g_strdup (line + 5);
+  g_auto (GStrv) parts = g_strsplit (text, " ", -1);
   for (int i = 0; parts[i]; i++)
     if (*g_strstrip (parts[i])) {
       int v = atoi (parts[i]);

@@ -24,6 +24,7 @@ struct _SpeechOut {
   GArray *wav;              /* float samples */
   double vocoder_s;
   GArray *prompt_ids;
+  GString *codes_text;      /* --print-codes lines, printed after the answer's text */
 };
 
 static void
@@ -56,6 +57,7 @@ speech_out_new (QomniModel *model, QomniThinker *thinker, const SpeechOutOptions
   s->embed = g_array_new (FALSE, FALSE, sizeof (float));
   s->hidden = g_array_new (FALSE, FALSE, sizeof (float));
   s->wav = g_array_new (FALSE, FALSE, sizeof (float));
+  s->codes_text = g_string_new (NULL);
   qomni_talker_options_init (&s->topt, c);
   if (opt->greedy)
     qomni_talker_options_greedy (&s->topt);
@@ -121,10 +123,11 @@ run_talker (SpeechOut *s, GError **error)
     switch (qomni_talker_step (s->talker, codes, error)) {
       case QOMNI_TALKER_FRAME:
         if (s->opt.print_codes) {
-          printf ("codes:");
+          /* kept until the answer's text is out, so frames and text never share a line */
+          g_string_append (s->codes_text, "codes:");
           for (int q = 0; q < groups; q++)
-            printf (" %d", codes[q]);
-          printf ("\n");
+            g_string_append_printf (s->codes_text, " %d", codes[q]);
+          g_string_append_c (s->codes_text, '\n');
         }
         if (!vocode (s, codes, FALSE, error))
           return FALSE;
@@ -216,6 +219,8 @@ speech_out_finish (SpeechOut *s, GError **error)
   }
   if (!vocode (s, NULL, TRUE, error))
     return FALSE;
+  fputs (s->codes_text->str, stdout);
+  fflush (stdout);
   if (!write_wav_f32 (s->opt.wav_path, (const float *) s->wav->data, s->wav->len, 24000, error))
     return FALSE;
   double talker_s = 0, cp_s = 0;
@@ -243,6 +248,7 @@ speech_out_free (SpeechOut *s)
   g_array_free (s->embed, TRUE);
   g_array_free (s->hidden, TRUE);
   g_array_free (s->wav, TRUE);
+  g_string_free (s->codes_text, TRUE);
   if (s->prompt_ids)
     g_array_free (s->prompt_ids, TRUE);
   g_free (s);
