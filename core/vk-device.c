@@ -22,7 +22,7 @@ typedef struct {
 
 /* Matvec: 128 threads, 2 output rows per workgroup: enough loads in flight per
  * workgroup while keeping thousands of workgroups for the 2048-wide projections. */
-#define MATVEC(s) { s, 4, sizeof (QomniVkMatvecPush), { 128, 2 }, 2 }
+#define MATVEC(s) { s, 5, sizeof (QomniVkMatvecPush), { 128, 2 }, 2 }
 #define MATMUL(s) { s, 3, sizeof (QomniVkMatmulPush), { 256 }, 1 }
 #define EMBED(s) { s, 3, sizeof (QomniVkEmbedPush), { 128 }, 1 }
 
@@ -51,7 +51,12 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_LAYERNORM] = { "layernorm", 4, sizeof (QomniVkNormPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_SOFTMAX] = { "softmax", 1, sizeof (QomniVkSoftmaxPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_ROPE] = { "rope", 4, sizeof (QomniVkRopePush), { 64 }, 1 },
+  [QOMNI_VK_PIPE_ROPE_QKV] = { "rope_qkv", 5, sizeof (QomniVkRopeQkvPush), { 64 }, 1 },
   [QOMNI_VK_PIPE_ATTENTION] = { "attention", 4, sizeof (QomniVkAttnPush), { 128 }, 1 },
+  [QOMNI_VK_PIPE_ATTN_SPLIT] = { "attn_split", 4, sizeof (QomniVkAttnPush),
+                                 { 128, QOMNI_VK_ATTN_TILE }, 2 },
+  [QOMNI_VK_PIPE_ATTN_COMBINE] = { "attn_combine", 2, sizeof (QomniVkAttnCombinePush),
+                                   { 128 }, 1 },
   [QOMNI_VK_PIPE_SILU_MUL] = { "silu_mul", 2, sizeof (QomniVkEltPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_GELU] = { "gelu", 2, sizeof (QomniVkEltPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_GELU_TANH] = { "gelu_tanh", 2, sizeof (QomniVkEltPush), { 256 }, 1 },
@@ -64,7 +69,7 @@ static const PipeDecl pipe_table[] = {
 };
 _Static_assert (G_N_ELEMENTS (pipe_table) == QOMNI_VK_PIPE_COUNT, "one row per pipeline");
 
-#define MAX_BINDS 4
+#define MAX_BINDS 5
 #define STAGING_BYTES (32u << 20)
 #define MAX_TIMESTAMPS 8192
 

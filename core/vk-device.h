@@ -84,7 +84,10 @@ typedef enum {
   QOMNI_VK_PIPE_LAYERNORM,
   QOMNI_VK_PIPE_SOFTMAX,
   QOMNI_VK_PIPE_ROPE,           /* optional per-head RMSNorm, then rotate-half RoPE */
+  QOMNI_VK_PIPE_ROPE_QKV,       /* rope of q and k heads, k and v into the caches, at once */
   QOMNI_VK_PIPE_ATTENTION,
+  QOMNI_VK_PIPE_ATTN_SPLIT,     /* flash-decoding: chunks of the keys → partial buffer */
+  QOMNI_VK_PIPE_ATTN_COMBINE,   /* merges the chunks */
   QOMNI_VK_PIPE_SILU_MUL,
   QOMNI_VK_PIPE_GELU,
   QOMNI_VK_PIPE_GELU_TANH,
