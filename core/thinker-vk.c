@@ -515,14 +515,27 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
     QomniVkBind bg[] = { { ly->gate_up.buf }, { mx }, { t->g }, { t->ids }, { ly->vec } };
     qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (I + nr - 1) / nr, n * K, 1);
     QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->down.dtype);
-    QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
-                             .expert_stride = H * I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
-    QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->y }, { t->ids }, { t->g } };
-    qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n * K, 1);
-    QomniVkCombinePush cp = { .n = n, .H = H, .K = K };
-    QomniVkBind bc[] = { { t->x }, { t->y }, { t->tw } };
-    qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (H + 255) / 256, n,
-                       1);
+    if (dec) {
+      /* x += Σ_j w_j · down_j(g_j): the combine rides on the down projection */
+      QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
+                               .expert_stride = H * I, .x_div = 1,
+                               .flags = QOMNI_VK_USE_IDS | QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE,
+                               .nslot = K };
+      QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->x }, { t->ids }, { t->tw } };
+      qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n, 1);
+    } else {
+      QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
+                               .expert_stride = H * I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
+      QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->y }, { t->ids }, { t->g } };
+      qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n * K, 1);
+      QomniVkCombinePush cp = { .n = n, .H = H, .K = K };
+      QomniVkBind bc[] = { { t->x }, { t->y }, { t->tw } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (H + 255) / 256,
+                         n, 1);
+    }
+    /* hand the first layers to the GPU while the rest are recorded */
+    if (dec && (l == 1 || l == 5 || l == 13 || l == 29))
+      qomni_vk_cmd_flush (c);
     if (layers_host)
       qomni_vk_cmd_copy (c, t->x, 0, layers_host, 4 * (uint64_t) l * n * H,
                          4 * (uint64_t) n * H);

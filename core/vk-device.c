@@ -111,6 +111,7 @@ struct _QomniVkCmd {
   VkCommandBuffer cb;
   VkQueryPool qpool;
   guint n_ts;
+  guint n_flushed;             /* command buffers already submitted by qomni_vk_cmd_flush */
   QomniVkPipe *ts_pipe;        /* [MAX_TIMESTAMPS] which pipeline ended at stamp i+1 */
   GError *error;               /* first failure while recording */
 };
@@ -755,11 +756,46 @@ qomni_vk_cmd_fill (QomniVkCmd *c, const QomniVkBuffer *dst, uint64_t off, uint64
 }
 
 void
+qomni_vk_cmd_flush (QomniVkCmd *c)
+{
+  QomniVk *vk = c->vk;
+  if (c->error)
+    return;
+  VkCommandBuffer next = VK_NULL_HANDLE;
+  VkCommandBufferAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                     .commandPool = c->pool,
+                                     .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                     .commandBufferCount = 1 };
+  VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
+  if (!check (vkEndCommandBuffer (c->cb), &c->error, "recording"))
+    return;
+  VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
+                      .pCommandBuffers = &c->cb };
+  g_mutex_lock (&vk->lock);
+  gboolean ok = check (vkQueueSubmit (vk->queue, 1, &si, VK_NULL_HANDLE), &c->error, "submit");
+  g_mutex_unlock (&vk->lock);
+  if (!ok)
+    return;
+  c->n_flushed++;
+  /* the last barrier of the submitted buffer orders everything recorded after it */
+  if (check (vkAllocateCommandBuffers (vk->device, &ai, &next), &c->error, "command buffer")
+      && check (vkBeginCommandBuffer (next, &bi), &c->error, "command buffer"))
+    c->cb = next;
+}
+
+void
 qomni_vk_cmd_abandon (QomniVkCmd *c)
 {
   if (!c)
     return;
   QomniVk *vk = c->vk;
+  if (c->n_flushed) {
+    /* parts of it may still run: nothing is freed under the GPU */
+    g_mutex_lock (&vk->lock);
+    vkQueueWaitIdle (vk->queue);
+    g_mutex_unlock (&vk->lock);
+  }
   if (c->qpool)
     vkDestroyQueryPool (vk->device, c->qpool, NULL);
   if (c->pool)

@@ -16,17 +16,22 @@ enum {
   QOMNI_VK_ACCUMULATE = 1u << 0,   /* y += result instead of y = result */
   QOMNI_VK_USE_IDS = 1u << 1,      /* matvec: expert per slot z from the ids buffer */
   QOMNI_VK_NORM = 1u << 2,         /* matvec: RMSNorm x (gain at g_off of binding 4) first */
+  QOMNI_VK_KSUM = 1u << 3,         /* matvec: y[z] = Σ of nslot weighted slots (MoE down) */
 };
 
 /* y[z, r] (+)= W_e[r, :] · x[z / x_div, :], r < rows, z < gz.
  * e = ids[ids_off + z] when USE_IDS, else 0; W_e starts at w_off + e·expert_stride.
  * SWIGLU pipelines: W_e holds 2·rows rows [gate; up] and y = silu(g)·u.
  * NORM: x[z / x_div] is replaced by rmsnorm(x, gain g[g_off ..], eps) (binding 4; bind any
- * buffer there otherwise). */
+ * buffer there otherwise).
+ * KSUM: row z of y sums the slots s = z·nslot + j (j < nslot), each with its expert
+ * ids[ids_off + s], input x[s / x_div] and weight g[g_off + s] (binding 4): with ACCUMULATE,
+ * the MoE down projection and the weighted combine into the residual in one dispatch. */
 typedef struct {
   uint32_t rows, cols, w_off, x_off, x_stride, y_off, y_stride, expert_stride, ids_off,
       x_div, flags, g_off;
   float eps;
+  uint32_t nslot;
 } QomniVkMatvecPush;
 
 /* y[t, r] (+)= W[r, :] · x[t, :] for t < n, r < rows: the tiled prefill product. */

@@ -10,6 +10,9 @@
 // NORM (flags bit 2): x is first RMS-normalized with gain g (binding 4, at g_off): every
 // workgroup sums x² over the row it already reads and scales its dot products of W with
 // x ⊙ g by 1/sqrt(mean + eps), so the norm needs no dispatch of its own.
+// KSUM (flags bit 3, not with NORM): workgroup row z sums nslot slots s = z·nslot + j, each
+// with its own expert ids[ids_off + s], input row s / x_div and weight g[g_off + s]:
+// y[z] (+)= Σ_j g_s · W_e(s) · x[s], the MoE down projection and the weighted combine at once.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "weights.glsl"
@@ -20,6 +23,7 @@ layout (push_constant) uniform Push {
   uint rows, cols, w_off, x_off, x_stride, y_off, y_stride, expert_stride, ids_off, x_div,
       flags, g_off;
   float eps;
+  uint nslot;
 } p;
 
 layout (std430, binding = 1) readonly buffer XBuf { float x[]; };
@@ -43,16 +47,22 @@ main ()
   const uint tid = gl_LocalInvocationID.x;
   const uint r0 = gl_WorkGroupID.x * NR;
   const uint z = gl_WorkGroupID.y;
-  const uint e = (p.flags & 2u) != 0u ? ids[p.ids_off + z] : 0u;
-  const uint wbase = p.w_off + e * p.expert_stride;
-  const uint xb = p.x_off + (z / p.x_div) * p.x_stride;
   const uint nrows = min (NR, p.rows - r0);
+  const bool ksum = (p.flags & 8u) != 0u;
+  const uint nslot = ksum ? p.nslot : 1u;
 
   float acc[NR * NW];
   for (uint i = 0; i < NR * NW; i++)
     acc[i] = 0.0;
-  const bool norm = (p.flags & 4u) != 0u;
+  const bool norm = !ksum && (p.flags & 4u) != 0u;
   float ss = 0.0;
+
+  for (uint j = 0; j < nslot; j++) {
+  const uint zs = z * nslot + j;
+  const uint e = (p.flags & 2u) != 0u ? ids[p.ids_off + zs] : 0u;
+  const uint wbase = p.w_off + e * p.expert_stride;
+  const uint xb = p.x_off + (zs / p.x_div) * p.x_stride;
+  const float sw = ksum ? g[p.g_off + zs] : 1.0;
 
   if (p.cols % 8u == 0u && wbase % 8u == 0u && xb % 4u == 0u && (!norm || p.g_off % 4u == 0u)) {
     const uint nu = p.cols / 8u;
@@ -63,6 +73,10 @@ main ()
         ss += dot (xa, xa) + dot (xc, xc);
         xa *= g4[(p.g_off >> 2) + 2u * u];
         xc *= g4[(p.g_off >> 2) + 2u * u + 1u];
+      }
+      if (ksum) {
+        xa *= sw;
+        xc *= sw;
       }
       for (uint i = 0; i < NR; i++) {
         if (i >= nrows)
@@ -84,6 +98,8 @@ main ()
         ss += xv * xv;
         xv *= g[p.g_off + k];
       }
+      if (ksum)
+        xv *= sw;
       for (uint i = 0; i < NR; i++) {
         if (i >= nrows)
           break;
@@ -94,6 +110,8 @@ main ()
       }
     }
   }
+
+  }   // slots
 
   for (uint i = 0; i < NR * NW; i++) {
     const float s = subgroupAdd (acc[i]);

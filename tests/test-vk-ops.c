@@ -279,6 +279,53 @@ test_matvec_norm (QomniDType dt, int rows, int cols, int nz, int g_off)
   g_free (w.bytes);
 }
 
+/* KSUM + ACCUMULATE: x[r] += Σ_j w[r·K + j] · W_ids[r·K + j] · g[r·K + j], the MoE down
+ * projection fused with the weighted combine. */
+static void
+test_down_ksum (QomniDType dt, int E, int H, int I, int n, int K)
+{
+  Weight w = weight_new (dt, (int64_t) E * H, I, 1.0f);
+  const int S = n * K;
+  g_autofree float *gx = randf ((size_t) S * I, 1.0f), *tw = randf (3 + S, 1.0f);
+  g_autofree float *x0 = randf ((size_t) n * H, 1.0f);
+  g_autofree guint32 *ids = g_new (guint32, S);
+  for (int i = 0; i < S; i++)
+    ids[i] = (guint32) g_rand_int_range (rng, 0, E);
+  g_autofree float *ref = g_memdup2 (x0, sizeof (float) * n * H);
+  g_autofree float *res = g_new (float, (size_t) n * H), *yy = g_new (float, H);
+  for (int s = 0; s < S; s++) {
+    QomniTensor te = w.t;
+    te.shape[0] = H;
+    te.data = (const char *) w.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[s] * H * I);
+    qomni_cpu_linear (yy, gx + (size_t) s * I, 1, &te, NULL);
+    for (int h = 0; h < H; h++)
+      ref[(size_t) (s / K) * H + h] += tw[3 + s] * yy[h];
+  }
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (gx, (size_t) S * I * 4);
+  QomniVkBuffer *bi = upload (ids, (size_t) S * 4), *bt = upload (tw, (size_t) (3 + S) * 4);
+  QomniVkBuffer *by = out_new ((size_t) n * H, x0);
+  QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, dt);
+  QomniVkMatvecPush pc = { .rows = H, .cols = I, .x_stride = I, .y_off = GUARD, .y_stride = H,
+                           .expert_stride = H * I, .x_div = 1, .g_off = 3, .nslot = K,
+                           .flags = QOMNI_VK_USE_IDS | QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE };
+  QomniVkBind b[] = { { bw }, { bx }, { by }, { bi }, { bt } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
+  qomni_vk_dispatch (c, pipe, b, 5, &pc, sizeof pc, (H + nr - 1) / nr, n, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) n * H, res);
+  char name[96];
+  snprintf (name, sizeof name, "down+combine (ksum) %s E=%d %dx%d n=%d k=%d",
+            qomni_dtype_info (dt)->name, E, H, I, n, K);
+  report (name, nmse (res, ref, (size_t) n * H), 1e-9, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bi);
+  qomni_vk_buffer_free (vk, bt);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
+}
+
 static void
 test_matmul (QomniDType dt, int rows, int cols, int n)
 {
@@ -839,15 +886,22 @@ main (int argc, char **argv)
       test_matvec (dt, shapes[s][0], shapes[s][1], 1, FALSE);
     test_matvec (dt, 33, is_block (dt) ? 64 : 40, 3, TRUE);
     test_swiglu_ids (dt, 5, 24, is_block (dt) ? 64 : 48, 3, 2, FALSE);
-    test_swiglu_ids (dt, 5, 24, is_block (dt) ? 64 : 48, 3, 2, TRUE);
-    test_matvec_norm (dt, 33, is_block (dt) ? 64 : 40, 2, 4);
-    test_matvec_norm (dt, 64, 2048, 1, 8);
-    if (!is_block (dt))
-      test_matvec_norm (dt, 7, 33, 3, 3);   /* odd width and gain offset: the scalar path */
     test_matmul (dt, 33, is_block (dt) ? 64 : 33, 7);
     test_matmul (dt, 130, 256, 65);
     test_matmul (dt, 7, is_block (dt) ? 32 : 9, 1);
     test_embed (dt, 50, is_block (dt) ? 64 : 33, 5);
+  }
+  /* the decode fusions (after the table above, so its random inputs stay as they were) */
+  for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
+    const QomniDType dt = wtypes[d];
+    test_swiglu_ids (dt, 5, 24, is_block (dt) ? 64 : 48, 3, 2, TRUE);
+    test_matvec_norm (dt, 33, is_block (dt) ? 64 : 40, 2, 4);
+    test_down_ksum (dt, 6, 33, is_block (dt) ? 64 : 24, 2, 3);
+    if (!is_block (dt))
+      test_down_ksum (dt, 4, 9, 7, 1, 4);   /* odd width: the scalar path */
+    test_matvec_norm (dt, 64, 2048, 1, 8);
+    if (!is_block (dt))
+      test_matvec_norm (dt, 7, 33, 3, 3);   /* odd width and gain offset: the scalar path */
   }
   test_norm (FALSE, 1, 7);
   test_norm (FALSE, 5, 33);
