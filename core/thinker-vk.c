@@ -7,6 +7,11 @@
 #include <math.h>
 #include <string.h>
 
+/* Up to this many rows a step runs as decode: matvec with the RMSNorm fused in, the
+ * q/k/v step as one dispatch, attention split over the keys (flash-decoding). Longer
+ * batches run the tiled matmul, separate norms and one attention workgroup per row. */
+#define DECODE_ROWS 4
+
 typedef struct {
   QomniVkBuffer *buf;
   QomniDType dtype;
@@ -36,6 +41,7 @@ struct _QomniVkThinker {
   guint8 *slot_axis;                  /* [hd/2] */
   /* activations, [max_batch, ...] */
   QomniVkBuffer *x, *xn, *qkv, *att, *rlog, *ids, *tw, *g, *y, *logits_dev;
+  QomniVkBuffer *apart;               /* split attention's partials, [DECODE_ROWS] rows */
   /* host-visible: step inputs (cos/sin, token id, input rows) and results */
   QomniVkBuffer *step, *out;
   size_t step_cs, step_ids, step_x;   /* float offsets in step */
@@ -299,6 +305,8 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
     { &t->g, (uint64_t) B * K * I, "expert activations" },
     { &t->y, (uint64_t) B * K * H, "expert outputs" },
     { &t->logits_dev, (uint64_t) t->V, "logits" },
+    { &t->apart, qomni_vk_attn_part_floats (MIN (B, DECODE_ROWS), t->nh, hd,
+                                            QOMNI_VK_ATTN_MAX_CHUNKS), "attention partials" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (acts); i++) {
     *acts[i].b = qomni_vk_buffer_new (vk, 4 * acts[i].floats, QOMNI_VK_MEM_DEVICE, acts[i].what,
@@ -337,7 +345,7 @@ qomni_vk_thinker_free (QomniVkThinker *t)
   }
   QomniVkBuffer *bs[] = { t->embed.buf, t->lm_head.buf, t->final_norm, t->x, t->xn, t->qkv,
                           t->att, t->rlog, t->ids, t->tw, t->g, t->y, t->logits_dev, t->step,
-                          t->out };
+                          t->out, t->apart };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
     qomni_vk_buffer_free (vk, bs[i]);
   g_free (t->layers);
@@ -361,12 +369,15 @@ qomni_vk_thinker_decode_bytes (const QomniVkThinker *t)
 }
 
 /* y[n, rows] (+)= x[n, cols] · Wᵀ: matvec for a few rows, tiled matmul for a prompt. A
- * weight larger than one binding may cover is bound as several row ranges. */
+ * weight larger than one binding may cover is bound as several row ranges. With a gain
+ * buffer (matvec only, n ≤ DECODE_ROWS), x is RMS-normalized with gain[g_off ..] first. */
 static void
-rec_linear (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer *x,
-            uint32_t x_off, uint32_t x_stride, const QomniVkBuffer *y, uint32_t y_off,
-            uint32_t y_stride, int n, gboolean acc)
+rec_linear_norm (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer *x,
+                 uint32_t x_off, uint32_t x_stride, const QomniVkBuffer *y, uint32_t y_off,
+                 uint32_t y_stride, int n, gboolean acc, const QomniVkBuffer *gain,
+                 uint32_t g_off, float eps)
 {
+  g_assert (!gain || n <= DECODE_ROWS);
   const uint64_t row_bytes = qomni_dtype_nbytes (w->dtype, w->cols);
   uint64_t chunk = qomni_vk_max_range (t->vk) / row_bytes;
   /* and no more workgroups than one grid dimension holds (152064 vocab rows) */
@@ -374,15 +385,18 @@ rec_linear (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer 
   chunk = chunk >= 16 ? chunk & ~(uint64_t) 15 : chunk;
   for (uint64_t r0 = 0; r0 < (uint64_t) w->rows; r0 += chunk) {
     const uint32_t rows = (uint32_t) MIN (chunk, (uint64_t) w->rows - r0);
-    QomniVkBind b[] = { { w->buf, r0 * row_bytes, rows * row_bytes }, { x }, { y }, { t->ids } };
-    if (n <= 4) {
+    QomniVkBind b[] = { { w->buf, r0 * row_bytes, rows * row_bytes }, { x }, { y }, { t->ids },
+                        { gain ? gain : x } };
+    if (n <= DECODE_ROWS) {
       QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, w->dtype);
       const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
       QomniVkMatvecPush p = { .rows = rows, .cols = w->cols, .x_off = x_off,
                               .x_stride = x_stride, .y_off = y_off + (uint32_t) r0,
                               .y_stride = y_stride, .x_div = 1,
-                              .flags = acc ? QOMNI_VK_ACCUMULATE : 0 };
-      qomni_vk_dispatch (c, pipe, b, 4, &p, sizeof p, (rows + nr - 1) / nr, n, 1);
+                              .flags = (acc ? QOMNI_VK_ACCUMULATE : 0)
+                                       | (gain ? QOMNI_VK_NORM : 0),
+                              .g_off = g_off, .eps = eps };
+      qomni_vk_dispatch (c, pipe, b, 5, &p, sizeof p, (rows + nr - 1) / nr, n, 1);
     } else {
       QomniVkMatmulPush p = { .rows = rows, .cols = w->cols, .n = n, .x_off = x_off,
                               .x_stride = x_stride, .y_off = y_off + (uint32_t) r0,
@@ -391,6 +405,14 @@ rec_linear (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer 
                          &p, sizeof p, (rows + 63) / 64, (n + 63) / 64, 1);
     }
   }
+}
+
+static void
+rec_linear (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer *x,
+            uint32_t x_off, uint32_t x_stride, const QomniVkBuffer *y, uint32_t y_off,
+            uint32_t y_stride, int n, gboolean acc)
+{
+  rec_linear_norm (t, c, w, x, x_off, x_stride, y, y_off, y_stride, n, acc, NULL, 0, 0.0f);
 }
 
 static void
@@ -411,57 +433,109 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
 {
   const int H = t->H, hd = t->hd, half = hd / 2, K = t->K, I = t->I, p0 = t->n_past;
   const float eps = (float) t->cfg.rms_norm_eps;
+  const gboolean dec = n <= DECODE_ROWS;
   for (int l = 0; l < t->L; l++) {
     Layer *ly = &t->layers[l];
-    rec_rmsnorm (c, t->x, t->xn, ly->vec, 0, n, H, eps);
-    rec_linear (t, c, &ly->qkv, t->xn, 0, H, t->qkv, 0, t->QKV, n, FALSE);
-    /* q: head norm + RoPE in place; k: the same, written into the cache at p0 */
-    QomniVkRopePush rq = { .n = n, .heads = t->nh, .hd = hd, .x_stride = t->QKV,
-                           .y_stride = t->QKV, .cs_off = t->step_cs, .sin_off = n * half,
-                           .norm_off = 2 * H, .flags = ly->qk_norm, .eps = eps };
-    QomniVkBind bq[] = { { t->qkv }, { t->qkv }, { t->step }, { ly->vec } };
-    qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE, bq, 4, &rq, sizeof rq, t->nh, n, 1);
-    QomniVkRopePush rk = rq;
-    rk.heads = t->nkv;
-    rk.x_off = t->qd;
-    rk.y_off = p0 * t->kvd;
-    rk.y_stride = t->kvd;
-    rk.norm_off = 2 * H + hd;
-    QomniVkBind bk[] = { { t->qkv }, { ly->k_cache }, { t->step }, { ly->vec } };
-    qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE, bk, 4, &rk, sizeof rk, t->nkv, n, 1);
-    qomni_vk_cmd_copy_rows (c, t->qkv, 4 * (uint64_t) (t->qd + t->kvd), 4 * (uint64_t) t->QKV,
-                            ly->v_cache, 4 * (uint64_t) p0 * t->kvd, 4 * (uint64_t) t->kvd,
-                            4 * (uint64_t) t->kvd, n);
+    if (dec) {
+      /* input norm inside the q/k/v matvec; rope q/k and the V copy in one dispatch */
+      rec_linear_norm (t, c, &ly->qkv, t->x, 0, H, t->qkv, 0, t->QKV, n, FALSE, ly->vec, 0,
+                       eps);
+      QomniVkRopeQkvPush rp = { .n = n, .nh = t->nh, .nkv = t->nkv, .hd = hd,
+                                .x_stride = t->QKV, .kv_off = p0 * t->kvd, .kv_stride = t->kvd,
+                                .cs_off = t->step_cs, .sin_off = n * half,
+                                .qnorm_off = 2 * H, .knorm_off = 2 * H + hd,
+                                .flags = ly->qk_norm, .eps = eps };
+      QomniVkBind br[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->step },
+                           { ly->vec } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE_QKV, br, 5, &rp, sizeof rp,
+                         t->nh + 2 * t->nkv, n, 1);
+    } else {
+      rec_rmsnorm (c, t->x, t->xn, ly->vec, 0, n, H, eps);
+      rec_linear (t, c, &ly->qkv, t->xn, 0, H, t->qkv, 0, t->QKV, n, FALSE);
+      /* q: head norm + RoPE in place; k: the same, written into the cache at p0 */
+      QomniVkRopePush rq = { .n = n, .heads = t->nh, .hd = hd, .x_stride = t->QKV,
+                             .y_stride = t->QKV, .cs_off = t->step_cs, .sin_off = n * half,
+                             .norm_off = 2 * H, .flags = ly->qk_norm, .eps = eps };
+      QomniVkBind bq[] = { { t->qkv }, { t->qkv }, { t->step }, { ly->vec } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE, bq, 4, &rq, sizeof rq, t->nh, n, 1);
+      QomniVkRopePush rk = rq;
+      rk.heads = t->nkv;
+      rk.x_off = t->qd;
+      rk.y_off = p0 * t->kvd;
+      rk.y_stride = t->kvd;
+      rk.norm_off = 2 * H + hd;
+      QomniVkBind bk[] = { { t->qkv }, { ly->k_cache }, { t->step }, { ly->vec } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE, bk, 4, &rk, sizeof rk, t->nkv, n, 1);
+      qomni_vk_cmd_copy_rows (c, t->qkv, 4 * (uint64_t) (t->qd + t->kvd),
+                              4 * (uint64_t) t->QKV, ly->v_cache, 4 * (uint64_t) p0 * t->kvd,
+                              4 * (uint64_t) t->kvd, 4 * (uint64_t) t->kvd, n);
+    }
     QomniVkAttnPush ap = { .n = n, .m = p0 + n, .nh = t->nh, .nkv = t->nkv, .hd = hd,
                            .q_stride = t->QKV, .kv_stride = t->kvd, .o_stride = t->qd,
                            .q_pos0 = p0, .causal = 1, .window = t->cfg.sliding_window,
                            .scale = 1.0f / sqrtf ((float) hd) };
-    QomniVkBind ba[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->att } };
-    qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTENTION, ba, 4, &ap, sizeof ap, t->nh, n, 1);
+    if (dec) {
+      /* flash-decoding: chunks of the cache in parallel, then one merge per head */
+      ap.n_chunks = qomni_vk_attn_split (ap.m, &ap.span);
+      ap.o_stride = 0;
+      QomniVkBind ba[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->apart } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_SPLIT, ba, 4, &ap, sizeof ap, t->nh, n,
+                         ap.n_chunks);
+      QomniVkAttnCombinePush cp = { .n = n, .nh = t->nh, .hd = hd, .n_chunks = ap.n_chunks,
+                                    .o_stride = t->qd };
+      QomniVkBind bc[] = { { t->apart }, { t->att } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_COMBINE, bc, 2, &cp, sizeof cp, t->nh, n, 1);
+    } else {
+      QomniVkBind ba[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->att } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTENTION, ba, 4, &ap, sizeof ap, t->nh, n, 1);
+    }
     /* x += o_proj(att): the residual add rides on the product */
     rec_linear (t, c, &ly->o, t->att, 0, t->qd, t->x, 0, H, n, TRUE);
 
-    /* MoE (§2.6): router → softmax/top-k/renorm → experts by id → weighted sum into x */
-    rec_rmsnorm (c, t->x, t->xn, ly->vec, H, n, H, eps);
-    rec_linear (t, c, &ly->router, t->xn, 0, H, t->rlog, 0, t->E, n, FALSE);
+    /* MoE (§2.6): router → softmax/top-k/renorm → experts by id → weighted sum into x.
+     * Decode: the post-attention norm rides inside the router and the experts' gate/up
+     * matvec (each normalizes x itself), so xn is never written. */
+    const QomniVkBuffer *mx = dec ? t->x : t->xn;
+    if (dec)
+      rec_linear_norm (t, c, &ly->router, t->x, 0, H, t->rlog, 0, t->E, n, FALSE, ly->vec, H,
+                       eps);
+    else {
+      rec_rmsnorm (c, t->x, t->xn, ly->vec, H, n, H, eps);
+      rec_linear (t, c, &ly->router, t->xn, 0, H, t->rlog, 0, t->E, n, FALSE);
+    }
     QomniVkTopkPush tp = { .n = n, .E = t->E, .K = K, .renorm = t->cfg.norm_topk_prob };
     QomniVkBind bt[] = { { t->rlog }, { t->ids }, { t->tw } };
     qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_TOPK, bt, 3, &tp, sizeof tp, n, 1, 1);
     QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, ly->gate_up.dtype);
     const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
     QomniVkMatvecPush gp = { .rows = I, .cols = H, .x_stride = H, .y_stride = I,
-                             .expert_stride = 2 * I * H, .x_div = K, .flags = QOMNI_VK_USE_IDS };
-    QomniVkBind bg[] = { { ly->gate_up.buf }, { t->xn }, { t->g }, { t->ids } };
-    qomni_vk_dispatch (c, sw, bg, 4, &gp, sizeof gp, (I + nr - 1) / nr, n * K, 1);
+                             .expert_stride = 2 * I * H, .x_div = K,
+                             .flags = QOMNI_VK_USE_IDS | (dec ? QOMNI_VK_NORM : 0),
+                             .g_off = H, .eps = eps };
+    QomniVkBind bg[] = { { ly->gate_up.buf }, { mx }, { t->g }, { t->ids }, { ly->vec } };
+    qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (I + nr - 1) / nr, n * K, 1);
     QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->down.dtype);
-    QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
-                             .expert_stride = H * I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
-    QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->y }, { t->ids } };
-    qomni_vk_dispatch (c, dn, bd, 4, &dp, sizeof dp, (H + nr - 1) / nr, n * K, 1);
-    QomniVkCombinePush cp = { .n = n, .H = H, .K = K };
-    QomniVkBind bc[] = { { t->x }, { t->y }, { t->tw } };
-    qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (H + 255) / 256, n,
-                       1);
+    if (dec) {
+      /* x += Σ_j w_j · down_j(g_j): the combine rides on the down projection */
+      QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
+                               .expert_stride = H * I, .x_div = 1,
+                               .flags = QOMNI_VK_USE_IDS | QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE,
+                               .nslot = K };
+      QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->x }, { t->ids }, { t->tw } };
+      qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n, 1);
+    } else {
+      QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
+                               .expert_stride = H * I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
+      QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->y }, { t->ids }, { t->g } };
+      qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n * K, 1);
+      QomniVkCombinePush cp = { .n = n, .H = H, .K = K };
+      QomniVkBind bc[] = { { t->x }, { t->y }, { t->tw } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (H + 255) / 256,
+                         n, 1);
+    }
+    /* hand the first layers to the GPU while the rest are recorded */
+    if (dec && (l == 1 || l == 5 || l == 13 || l == 29))
+      qomni_vk_cmd_flush (c);
     if (layers_host)
       qomni_vk_cmd_copy (c, t->x, 0, layers_host, 4 * (uint64_t) l * n * H,
                          4 * (uint64_t) n * H);

@@ -22,7 +22,7 @@ typedef struct {
 
 /* Matvec: 128 threads, 2 output rows per workgroup: enough loads in flight per
  * workgroup while keeping thousands of workgroups for the 2048-wide projections. */
-#define MATVEC(s) { s, 4, sizeof (QomniVkMatvecPush), { 128, 2 }, 2 }
+#define MATVEC(s) { s, 5, sizeof (QomniVkMatvecPush), { 128, 2 }, 2 }
 #define MATMUL(s) { s, 3, sizeof (QomniVkMatmulPush), { 256 }, 1 }
 #define EMBED(s) { s, 3, sizeof (QomniVkEmbedPush), { 128 }, 1 }
 
@@ -51,7 +51,12 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_LAYERNORM] = { "layernorm", 4, sizeof (QomniVkNormPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_SOFTMAX] = { "softmax", 1, sizeof (QomniVkSoftmaxPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_ROPE] = { "rope", 4, sizeof (QomniVkRopePush), { 64 }, 1 },
+  [QOMNI_VK_PIPE_ROPE_QKV] = { "rope_qkv", 5, sizeof (QomniVkRopeQkvPush), { 64 }, 1 },
   [QOMNI_VK_PIPE_ATTENTION] = { "attention", 4, sizeof (QomniVkAttnPush), { 128 }, 1 },
+  [QOMNI_VK_PIPE_ATTN_SPLIT] = { "attn_split", 4, sizeof (QomniVkAttnPush),
+                                 { 128, QOMNI_VK_ATTN_TILE }, 2 },
+  [QOMNI_VK_PIPE_ATTN_COMBINE] = { "attn_combine", 2, sizeof (QomniVkAttnCombinePush),
+                                   { 128 }, 1 },
   [QOMNI_VK_PIPE_SILU_MUL] = { "silu_mul", 2, sizeof (QomniVkEltPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_GELU] = { "gelu", 2, sizeof (QomniVkEltPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_GELU_TANH] = { "gelu_tanh", 2, sizeof (QomniVkEltPush), { 256 }, 1 },
@@ -64,7 +69,7 @@ static const PipeDecl pipe_table[] = {
 };
 _Static_assert (G_N_ELEMENTS (pipe_table) == QOMNI_VK_PIPE_COUNT, "one row per pipeline");
 
-#define MAX_BINDS 4
+#define MAX_BINDS 5
 #define STAGING_BYTES (32u << 20)
 #define MAX_TIMESTAMPS 8192
 
@@ -106,6 +111,7 @@ struct _QomniVkCmd {
   VkCommandBuffer cb;
   VkQueryPool qpool;
   guint n_ts;
+  guint n_flushed;             /* command buffers already submitted by qomni_vk_cmd_flush */
   QomniVkPipe *ts_pipe;        /* [MAX_TIMESTAMPS] which pipeline ended at stamp i+1 */
   GError *error;               /* first failure while recording */
 };
@@ -750,11 +756,46 @@ qomni_vk_cmd_fill (QomniVkCmd *c, const QomniVkBuffer *dst, uint64_t off, uint64
 }
 
 void
+qomni_vk_cmd_flush (QomniVkCmd *c)
+{
+  QomniVk *vk = c->vk;
+  if (c->error)
+    return;
+  VkCommandBuffer next = VK_NULL_HANDLE;
+  VkCommandBufferAllocateInfo ai = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+                                     .commandPool = c->pool,
+                                     .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+                                     .commandBufferCount = 1 };
+  VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
+  if (!check (vkEndCommandBuffer (c->cb), &c->error, "recording"))
+    return;
+  VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
+                      .pCommandBuffers = &c->cb };
+  g_mutex_lock (&vk->lock);
+  gboolean ok = check (vkQueueSubmit (vk->queue, 1, &si, VK_NULL_HANDLE), &c->error, "submit");
+  g_mutex_unlock (&vk->lock);
+  if (!ok)
+    return;
+  c->n_flushed++;
+  /* the last barrier of the submitted buffer orders everything recorded after it */
+  if (check (vkAllocateCommandBuffers (vk->device, &ai, &next), &c->error, "command buffer")
+      && check (vkBeginCommandBuffer (next, &bi), &c->error, "command buffer"))
+    c->cb = next;
+}
+
+void
 qomni_vk_cmd_abandon (QomniVkCmd *c)
 {
   if (!c)
     return;
   QomniVk *vk = c->vk;
+  if (c->n_flushed) {
+    /* parts of it may still run: nothing is freed under the GPU */
+    g_mutex_lock (&vk->lock);
+    vkQueueWaitIdle (vk->queue);
+    g_mutex_unlock (&vk->lock);
+  }
   if (c->qpool)
     vkDestroyQueryPool (vk->device, c->qpool, NULL);
   if (c->pool)

@@ -84,7 +84,10 @@ typedef enum {
   QOMNI_VK_PIPE_LAYERNORM,
   QOMNI_VK_PIPE_SOFTMAX,
   QOMNI_VK_PIPE_ROPE,           /* optional per-head RMSNorm, then rotate-half RoPE */
+  QOMNI_VK_PIPE_ROPE_QKV,       /* rope of q and k heads, k and v into the caches, at once */
   QOMNI_VK_PIPE_ATTENTION,
+  QOMNI_VK_PIPE_ATTN_SPLIT,     /* flash-decoding: chunks of the keys → partial buffer */
+  QOMNI_VK_PIPE_ATTN_COMBINE,   /* merges the chunks */
   QOMNI_VK_PIPE_SILU_MUL,
   QOMNI_VK_PIPE_GELU,
   QOMNI_VK_PIPE_GELU_TANH,
@@ -153,6 +156,11 @@ void qomni_vk_cmd_copy_rows (QomniVkCmd *cmd, const QomniVkBuffer *src, uint64_t
                              uint64_t dst_stride, uint64_t row_bytes, uint32_t n);
 void qomni_vk_cmd_fill (QomniVkCmd *cmd, const QomniVkBuffer *dst, uint64_t off, uint64_t n,
                         uint32_t word);
+/* Submits what was recorded so far without waiting and goes on recording into a fresh
+ * command buffer of the same cmd, so the GPU starts while the CPU records the rest (a
+ * decode step's ~500 dispatches). Order and barriers carry across; failures are kept and
+ * reported by qomni_vk_cmd_submit. */
+void qomni_vk_cmd_flush (QomniVkCmd *cmd);
 /* Submits, waits for the fence, collects timestamps, frees cmd. Device loss is
  * QOMNI_ERROR_DEVICE. */
 gboolean qomni_vk_cmd_submit (QomniVkCmd *cmd, GError **error);

@@ -15,14 +15,23 @@ G_BEGIN_DECLS
 enum {
   QOMNI_VK_ACCUMULATE = 1u << 0,   /* y += result instead of y = result */
   QOMNI_VK_USE_IDS = 1u << 1,      /* matvec: expert per slot z from the ids buffer */
+  QOMNI_VK_NORM = 1u << 2,         /* matvec: RMSNorm x (gain at g_off of binding 4) first */
+  QOMNI_VK_KSUM = 1u << 3,         /* matvec: y[z] = Σ of nslot weighted slots (MoE down) */
 };
 
 /* y[z, r] (+)= W_e[r, :] · x[z / x_div, :], r < rows, z < gz.
  * e = ids[ids_off + z] when USE_IDS, else 0; W_e starts at w_off + e·expert_stride.
- * SWIGLU pipelines: W_e holds 2·rows rows [gate; up] and y = silu(g)·u. */
+ * SWIGLU pipelines: W_e holds 2·rows rows [gate; up] and y = silu(g)·u.
+ * NORM: x[z / x_div] is replaced by rmsnorm(x, gain g[g_off ..], eps) (binding 4; bind any
+ * buffer there otherwise).
+ * KSUM: row z of y sums the slots s = z·nslot + j (j < nslot), each with its expert
+ * ids[ids_off + s], input x[s / x_div] and weight g[g_off + s] (binding 4): with ACCUMULATE,
+ * the MoE down projection and the weighted combine into the residual in one dispatch. */
 typedef struct {
   uint32_t rows, cols, w_off, x_off, x_stride, y_off, y_stride, expert_stride, ids_off,
-      x_div, flags;
+      x_div, flags, g_off;
+  float eps;
+  uint32_t nslot;
 } QomniVkMatvecPush;
 
 /* y[t, r] (+)= W[r, :] · x[t, :] for t < n, r < rows: the tiled prefill product. */
@@ -49,12 +58,54 @@ typedef struct {
   float eps;
 } QomniVkRopePush;
 
-/* Attention of n query rows against m keys; see qomni_cpu_attention for the meaning. */
+/* The fused q/k/v step of a layer (rope_qkv): rows of [q nh·hd | k nkv·hd | v nkv·hd] at
+ * x_off + r·x_stride; q heads normed (flags bit 0) and rotated in place, k heads normed and
+ * rotated into the K cache at kv_off + r·kv_stride, v heads copied into the V cache there.
+ * cos/sin as QomniVkRopePush; q_norm/k_norm gains at qnorm_off/knorm_off of binding 4.
+ * Grid (nh + 2·nkv, n). */
+typedef struct {
+  uint32_t n, nh, nkv, hd, x_off, x_stride, kv_off, kv_stride, cs_off, sin_off, qnorm_off,
+      knorm_off, flags;
+  float eps;
+} QomniVkRopeQkvPush;
+
+/* Attention of n query rows against m keys; see qomni_cpu_attention for the meaning.
+ * ATTENTION: grid (nh, n), o is the output. ATTN_SPLIT (flash-decoding, pass 1): grid
+ * (nh, n, n_chunks), chunk c takes the visible keys [lo + c·span, lo + (c+1)·span), and o is
+ * the partial buffer (o_off: acc [n, nh, n_chunks, hd], then (max, sum) [n, nh, n_chunks, 2];
+ * qomni_vk_attn_part_floats); ATTN_COMBINE (pass 2) merges it into the output. */
 typedef struct {
   uint32_t n, m, nh, nkv, hd, q_off, q_stride, k_off, v_off, kv_stride, o_off, o_stride,
       q_pos0, causal, window;
   float scale;
+  uint32_t span, n_chunks;
 } QomniVkAttnPush;
+
+/* Pass 2 of split attention: grid (nh, n); o[r, h·hd + d] at o_off + r·o_stride. */
+typedef struct {
+  uint32_t n, nh, hd, n_chunks, part_off, o_off, o_stride;
+} QomniVkAttnCombinePush;
+
+/* Keys per tile of ATTN_SPLIT (its spec constant 1) and the most chunks a split takes. */
+#define QOMNI_VK_ATTN_TILE 32u
+#define QOMNI_VK_ATTN_MAX_CHUNKS 128u
+
+/* Splits m keys into chunks: returns n_chunks and sets *span (a multiple of the tile). */
+static inline uint32_t
+qomni_vk_attn_split (uint32_t m, uint32_t *span)
+{
+  const uint32_t T = QOMNI_VK_ATTN_TILE, tiles = (m + T - 1) / T;
+  const uint32_t per = (tiles + QOMNI_VK_ATTN_MAX_CHUNKS - 1) / QOMNI_VK_ATTN_MAX_CHUNKS;
+  *span = (per ? per : 1) * T;
+  return m ? (m + *span - 1) / *span : 1;
+}
+
+/* Floats of the partial buffer of a split over n rows, nh heads, n_chunks. */
+static inline uint64_t
+qomni_vk_attn_part_floats (uint32_t n, uint32_t nh, uint32_t hd, uint32_t n_chunks)
+{
+  return (uint64_t) n * nh * n_chunks * (hd + 2);
+}
 
 /* Elementwise on n elements: SILU_MUL x = silu(x)·y; GELU(_TANH) x = gelu(x);
  * ADD y += x; SCALE x *= s. */

@@ -12,6 +12,7 @@ layout (push_constant) uniform Push {
   uint n, m, nh, nkv, hd, q_off, q_stride, k_off, v_off, kv_stride, o_off, o_stride, q_pos0,
       causal, window;
   float scale;
+  uint span, n_chunks;   // ATTN_SPLIT's; unused here
 } p;
 
 layout (std430, binding = 0) readonly buffer QBuf { float q[]; };

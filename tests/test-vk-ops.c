@@ -177,10 +177,10 @@ test_matvec (QomniDType dt, int rows, int cols, int nz, gboolean acc)
   QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, dt);
   QomniVkMatvecPush pc = { .rows = rows, .cols = cols, .x_stride = cols, .y_off = GUARD,
                            .y_stride = rows, .x_div = 1, .flags = acc ? QOMNI_VK_ACCUMULATE : 0 };
-  QomniVkBind b[] = { { bw }, { bx }, { by }, { bx } };
+  QomniVkBind b[] = { { bw }, { bx }, { by }, { bx }, { bx } };
   QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
   const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
-  qomni_vk_dispatch (c, pipe, b, 4, &pc, sizeof pc, (rows + nr - 1) / nr, nz, 1);
+  qomni_vk_dispatch (c, pipe, b, 5, &pc, sizeof pc, (rows + nr - 1) / nr, nz, 1);
   submit (c);
   gboolean g = out_get (by, (size_t) nz * rows, res);
   char name[96];
@@ -195,10 +195,14 @@ test_matvec (QomniDType dt, int rows, int cols, int nz, gboolean acc)
 
 /* E experts stacked [E, 2I, H] ([gate; up] each); slot z = (token z / K, its expert ids[z]). */
 static void
-test_swiglu_ids (QomniDType dt, int E, int I, int H, int n, int K)
+test_swiglu_ids (QomniDType dt, int E, int I, int H, int n, int K, gboolean norm)
 {
   Weight w = weight_new (dt, (int64_t) E * 2 * I, H, 1.0f);
   g_autofree float *x = randf ((size_t) n * H, 1.0f);
+  g_autofree float *gain = randf (4 + H, 1.0f);
+  g_autofree float *xr = g_memdup2 (x, sizeof (float) * n * H);
+  if (norm)
+    qomni_cpu_rmsnorm (xr, x, n, H, gain + 4, 1e-6f);
   g_autofree guint32 *ids = g_new (guint32, n * K);
   for (int i = 0; i < n * K; i++)
     ids[i] = (guint32) g_rand_int_range (rng, 0, E);
@@ -210,28 +214,114 @@ test_swiglu_ids (QomniDType dt, int E, int I, int H, int n, int K)
     QomniTensor te = w.t;
     te.shape[0] = 2 * I;
     te.data = (const char *) w.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[z] * 2 * I * H);
-    qomni_cpu_linear (gu, x + (size_t) (z / K) * H, 1, &te, NULL);
+    qomni_cpu_linear (gu, xr + (size_t) (z / K) * H, 1, &te, NULL);
     qomni_cpu_silu_mul (gu, gu + I, I);
     memcpy (ref + (size_t) z * I, gu, sizeof (float) * I);
   }
   QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) n * H * 4);
   QomniVkBuffer *bi = upload (ids, (size_t) S * 4), *by = out_new ((size_t) S * I, NULL);
+  QomniVkBuffer *bg = upload (gain, (size_t) (4 + H) * 4);
   QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, dt);
   QomniVkMatvecPush pc = { .rows = I, .cols = H, .x_stride = H, .y_off = GUARD, .y_stride = I,
-                           .expert_stride = 2 * I * H, .x_div = K, .flags = QOMNI_VK_USE_IDS };
-  QomniVkBind b[] = { { bw }, { bx }, { by }, { bi } };
+                           .expert_stride = 2 * I * H, .x_div = K,
+                           .flags = QOMNI_VK_USE_IDS | (norm ? QOMNI_VK_NORM : 0), .g_off = 4,
+                           .eps = 1e-6f };
+  QomniVkBind b[] = { { bw }, { bx }, { by }, { bi }, { bg } };
   QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
   const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
-  qomni_vk_dispatch (c, pipe, b, 4, &pc, sizeof pc, (I + nr - 1) / nr, S, 1);
+  qomni_vk_dispatch (c, pipe, b, 5, &pc, sizeof pc, (I + nr - 1) / nr, S, 1);
   submit (c);
   gboolean g = out_get (by, (size_t) S * I, res);
   char name[96];
-  snprintf (name, sizeof name, "swiglu-by-ids %s E=%d %dx%d n=%d k=%d",
+  snprintf (name, sizeof name, "%sswiglu-by-ids %s E=%d %dx%d n=%d k=%d", norm ? "rmsnorm+" : "",
             qomni_dtype_info (dt)->name, E, I, H, n, K);
   report (name, nmse (res, ref, (size_t) S * I), 1e-9, g);
+  qomni_vk_buffer_free (vk, bg);
   qomni_vk_buffer_free (vk, bw);
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, bi);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
+}
+
+/* y[z] = W · rmsnorm(x[z], gain at g_off): the norm fused into the matvec (NORM). */
+static void
+test_matvec_norm (QomniDType dt, int rows, int cols, int nz, int g_off)
+{
+  Weight w = weight_new (dt, rows, cols, 1.0f);
+  g_autofree float *x = randf ((size_t) nz * cols, 2.0f), *gain = randf (g_off + cols, 1.0f);
+  g_autofree float *xn = g_new (float, (size_t) nz * cols);
+  g_autofree float *ref = g_new (float, (size_t) nz * rows);
+  g_autofree float *res = g_new (float, (size_t) nz * rows);
+  qomni_cpu_rmsnorm (xn, x, nz, cols, gain + g_off, 1e-6f);
+  qomni_cpu_linear (ref, xn, nz, &w.t, NULL);
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) nz * cols * 4);
+  QomniVkBuffer *bg = upload (gain, (size_t) (g_off + cols) * 4);
+  QomniVkBuffer *by = out_new ((size_t) nz * rows, NULL);
+  QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, dt);
+  QomniVkMatvecPush pc = { .rows = rows, .cols = cols, .x_stride = cols, .y_off = GUARD,
+                           .y_stride = rows, .x_div = 1, .flags = QOMNI_VK_NORM,
+                           .g_off = g_off, .eps = 1e-6f };
+  QomniVkBind b[] = { { bw }, { bx }, { by }, { bx }, { bg } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
+  qomni_vk_dispatch (c, pipe, b, 5, &pc, sizeof pc, (rows + nr - 1) / nr, nz, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) nz * rows, res);
+  char name[96];
+  snprintf (name, sizeof name, "rmsnorm+matvec %s %dx%d z=%d g_off=%d",
+            qomni_dtype_info (dt)->name, rows, cols, nz, g_off);
+  report (name, nmse (res, ref, (size_t) nz * rows), 1e-9, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bg);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
+}
+
+/* KSUM + ACCUMULATE: x[r] += Σ_j w[r·K + j] · W_ids[r·K + j] · g[r·K + j], the MoE down
+ * projection fused with the weighted combine. */
+static void
+test_down_ksum (QomniDType dt, int E, int H, int I, int n, int K)
+{
+  Weight w = weight_new (dt, (int64_t) E * H, I, 1.0f);
+  const int S = n * K;
+  g_autofree float *gx = randf ((size_t) S * I, 1.0f), *tw = randf (3 + S, 1.0f);
+  g_autofree float *x0 = randf ((size_t) n * H, 1.0f);
+  g_autofree guint32 *ids = g_new (guint32, S);
+  for (int i = 0; i < S; i++)
+    ids[i] = (guint32) g_rand_int_range (rng, 0, E);
+  g_autofree float *ref = g_memdup2 (x0, sizeof (float) * n * H);
+  g_autofree float *res = g_new (float, (size_t) n * H), *yy = g_new (float, H);
+  for (int s = 0; s < S; s++) {
+    QomniTensor te = w.t;
+    te.shape[0] = H;
+    te.data = (const char *) w.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[s] * H * I);
+    qomni_cpu_linear (yy, gx + (size_t) s * I, 1, &te, NULL);
+    for (int h = 0; h < H; h++)
+      ref[(size_t) (s / K) * H + h] += tw[3 + s] * yy[h];
+  }
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (gx, (size_t) S * I * 4);
+  QomniVkBuffer *bi = upload (ids, (size_t) S * 4), *bt = upload (tw, (size_t) (3 + S) * 4);
+  QomniVkBuffer *by = out_new ((size_t) n * H, x0);
+  QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, dt);
+  QomniVkMatvecPush pc = { .rows = H, .cols = I, .x_stride = I, .y_off = GUARD, .y_stride = H,
+                           .expert_stride = H * I, .x_div = 1, .g_off = 3, .nslot = K,
+                           .flags = QOMNI_VK_USE_IDS | QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE };
+  QomniVkBind b[] = { { bw }, { bx }, { by }, { bi }, { bt } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
+  qomni_vk_dispatch (c, pipe, b, 5, &pc, sizeof pc, (H + nr - 1) / nr, n, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) n * H, res);
+  char name[96];
+  snprintf (name, sizeof name, "down+combine (ksum) %s E=%d %dx%d n=%d k=%d",
+            qomni_dtype_info (dt)->name, E, H, I, n, K);
+  report (name, nmse (res, ref, (size_t) n * H), 1e-9, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bi);
+  qomni_vk_buffer_free (vk, bt);
   qomni_vk_buffer_free (vk, by);
   g_free (w.bytes);
 }
@@ -412,6 +502,105 @@ test_attention (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolean caus
   qomni_vk_buffer_free (vk, bo);
 }
 
+/* Flash-decoding: ATTN_SPLIT over chunks of the keys, then ATTN_COMBINE, against the CPU. */
+static void
+test_attention_split (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolean causal,
+                      int window)
+{
+  const int kvs = nkv * hd;
+  g_autofree float *q = randf ((size_t) n * nh * hd, 1.0f);
+  g_autofree float *k = randf ((size_t) m * kvs, 1.0f), *v = randf ((size_t) m * kvs, 1.0f);
+  const size_t N = (size_t) n * nh * hd;
+  g_autofree float *ref = g_new (float, N), *res = g_new (float, N);
+  qomni_cpu_attention (ref, q, k, v, n, m, nh, nkv, hd, kvs, q_pos0, causal, window);
+  QomniVkAttnPush pc = { .n = n, .m = m, .nh = nh, .nkv = nkv, .hd = hd, .q_stride = nh * hd,
+                         .kv_stride = kvs, .o_off = GUARD, .q_pos0 = q_pos0, .causal = causal,
+                         .window = window, .scale = 1.0f / sqrtf (hd) };
+  pc.n_chunks = qomni_vk_attn_split (m, &pc.span);
+  const size_t np = qomni_vk_attn_part_floats (n, nh, hd, pc.n_chunks);
+  QomniVkBuffer *bq = upload (q, N * 4), *bk = upload (k, (size_t) m * kvs * 4);
+  QomniVkBuffer *bv = upload (v, (size_t) m * kvs * 4), *bo = out_new (N, NULL);
+  QomniVkBuffer *bp = out_new (np, NULL);
+  QomniVkAttnCombinePush cp = { .n = n, .nh = nh, .hd = hd, .n_chunks = pc.n_chunks,
+                                .part_off = GUARD, .o_off = GUARD, .o_stride = nh * hd };
+  QomniVkBind b[] = { { bq }, { bk }, { bv }, { bp } };
+  QomniVkBind b2[] = { { bp }, { bo } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_SPLIT, b, 4, &pc, sizeof pc, nh, n, pc.n_chunks);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_COMBINE, b2, 2, &cp, sizeof cp, nh, n, 1);
+  submit (c);
+  gboolean g = out_get (bo, N, res);
+  g_autofree float *pres = g_new (float, np);
+  g &= out_get (bp, np, pres);
+  char name[96];
+  snprintf (name, sizeof name, "attn-split n=%d m=%d h=%d/%d hd=%d p0=%d %s w=%d (%u×%u)", n, m,
+            nh, nkv, hd, q_pos0, causal ? "causal" : "bidir", window, pc.n_chunks, pc.span);
+  report (name, nmse (res, ref, N), 1e-10, g);
+  qomni_vk_buffer_free (vk, bq);
+  qomni_vk_buffer_free (vk, bk);
+  qomni_vk_buffer_free (vk, bv);
+  qomni_vk_buffer_free (vk, bo);
+  qomni_vk_buffer_free (vk, bp);
+}
+
+/* ROPE_QKV: q heads normed + rotated in place, k heads into the K cache, v copied. */
+static void
+test_rope_qkv (int n, int nh, int nkv, int hd, gboolean norm)
+{
+  const int half = hd / 2, W = (nh + 2 * nkv) * hd, kvd = nkv * hd;
+  const size_t N = (size_t) n * W;
+  g_autofree float *x = randf (N, 2.0f), *nw = randf (2 * hd + 3, 1.0f);
+  g_autofree float *cs = g_new (float, (size_t) 2 * n * half);
+  for (int i = 0; i < n * half; i++) {
+    double a = g_rand_double_range (rng, 0, 100);
+    cs[i] = (float) cos (a);
+    cs[n * half + i] = (float) sin (a);
+  }
+  g_autofree float *rq = g_new (float, (size_t) n * nh * hd);
+  g_autofree float *rk = g_new (float, (size_t) n * kvd), *rv = g_new (float, (size_t) n * kvd);
+  for (int r = 0; r < n; r++) {
+    memcpy (rq + (size_t) r * nh * hd, x + (size_t) r * W, sizeof (float) * nh * hd);
+    memcpy (rk + (size_t) r * kvd, x + (size_t) r * W + nh * hd, sizeof (float) * kvd);
+    memcpy (rv + (size_t) r * kvd, x + (size_t) r * W + nh * hd + kvd, sizeof (float) * kvd);
+  }
+  if (norm) {
+    qomni_cpu_rmsnorm (rq, rq, n * nh, hd, nw + 3, 1e-6f);
+    qomni_cpu_rmsnorm (rk, rk, n * nkv, hd, nw + 3 + hd, 1e-6f);
+  }
+  qomni_cpu_rope (rq, n, nh, hd, cs, cs + n * half);
+  qomni_cpu_rope (rk, n, nkv, hd, cs, cs + n * half);
+  g_autofree float *ref = g_memdup2 (x, sizeof (float) * N);
+  for (int r = 0; r < n; r++)
+    memcpy (ref + (size_t) r * W, rq + (size_t) r * nh * hd, sizeof (float) * nh * hd);
+  QomniVkBuffer *bx = out_new (N, x), *bc = upload (cs, (size_t) 2 * n * half * 4);
+  QomniVkBuffer *bn = upload (nw, (2 * hd + 3) * 4);
+  QomniVkBuffer *bk = out_new ((size_t) n * kvd, NULL), *bv = out_new ((size_t) n * kvd, NULL);
+  QomniVkRopeQkvPush pc = { .n = n, .nh = nh, .nkv = nkv, .hd = hd, .x_off = GUARD,
+                            .x_stride = W, .kv_off = GUARD, .kv_stride = kvd,
+                            .sin_off = n * half, .qnorm_off = 3, .knorm_off = 3 + hd,
+                            .flags = norm, .eps = 1e-6f };
+  QomniVkBind b[] = { { bx }, { bk }, { bv }, { bc }, { bn } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE_QKV, b, 5, &pc, sizeof pc, nh + 2 * nkv, n, 1);
+  submit (c);
+  g_autofree float *res = g_new (float, N);
+  g_autofree float *resk = g_new (float, (size_t) n * kvd), *resv = g_new (float, (size_t) n * kvd);
+  gboolean g = out_get (bx, N, res);
+  g &= out_get (bk, (size_t) n * kvd, resk);
+  g &= out_get (bv, (size_t) n * kvd, resv);
+  const double e = MAX (nmse (res, ref, N), MAX (nmse (resk, rk, (size_t) n * kvd),
+                                                 nmse (resv, rv, (size_t) n * kvd)));
+  char name[96];
+  snprintf (name, sizeof name, "rope_qkv n=%d h=%d/%d hd=%d%s", n, nh, nkv, hd,
+            norm ? " headnorm" : "");
+  report (name, e, 1e-11, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bc);
+  qomni_vk_buffer_free (vk, bn);
+  qomni_vk_buffer_free (vk, bk);
+  qomni_vk_buffer_free (vk, bv);
+}
+
 static void
 test_eltwise (QomniVkPipe pipe, int n)
 {
@@ -584,9 +773,9 @@ perf (int scale)
     QomniVkPipe pipe = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, dt);
     QomniVkMatvecPush pc = { .rows = rows, .cols = cols, .x_stride = cols, .y_stride = rows,
                              .x_div = 1 };
-    QomniVkBind b[] = { { bw }, { bx }, { by }, { bx } };
+    QomniVkBind b[] = { { bw }, { bx }, { by }, { bx }, { bx } };
     const uint32_t nr = qomni_vk_pipe_spec (pipe, 1);
-    double t = time_dispatches (pipe, b, 4, &pc, sizeof pc, (rows + nr - 1) / nr, 1, reps);
+    double t = time_dispatches (pipe, b, 5, &pc, sizeof pc, (rows + nr - 1) / nr, 1, reps);
     char name[64];
     snprintf (name, sizeof name, "matvec %s %dx%d", qomni_dtype_info (dt)->name, rows, cols);
     printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
@@ -622,6 +811,41 @@ perf (int scale)
     double bytes = 2.0 * m * nkv * hd * 4;
     printf ("  %-36s %10.1f %10.1f %10.1f\n", "attention decode m=4096 32/4x128", t * 1e6,
             bytes / t * 1e-9, 4.0 * m * nh * hd / t * 1e-9);
+    /* the same through split + combine, at a few cache lengths */
+    static const int ms[] = { 512, 4096 };
+    for (guint mi = 0; mi < G_N_ELEMENTS (ms); mi++) {
+      QomniVkAttnPush sp = ap;
+      sp.m = ms[mi];
+      sp.q_pos0 = ms[mi] - 1;
+      sp.o_stride = 0;
+      sp.n_chunks = qomni_vk_attn_split (sp.m, &sp.span);
+      QomniVkAttnCombinePush cp = { .n = 1, .nh = nh, .hd = hd, .n_chunks = sp.n_chunks,
+                                    .o_stride = nh * hd };
+      QomniVkBuffer *bp = qomni_vk_buffer_new (
+          vk, 4 * qomni_vk_attn_part_floats (1, nh, hd, sp.n_chunks), QOMNI_VK_MEM_DEVICE,
+          "perf partials", &error);
+      g_assert_no_error (error);
+      QomniVkBind sb[] = { { bx }, { kv }, { kv }, { bp } };
+      QomniVkBind cb[] = { { bp }, { by } };
+      double ts = 0;
+      for (int pass = 0; pass < 2; pass++) {
+        QomniVkCmd *c2 = qomni_vk_cmd_begin (vk, NULL);
+        for (int i = 0; i < (pass ? reps : 1); i++) {
+          qomni_vk_dispatch (c2, QOMNI_VK_PIPE_ATTN_SPLIT, sb, 4, &sp, sizeof sp, nh, 1,
+                             sp.n_chunks);
+          qomni_vk_dispatch (c2, QOMNI_VK_PIPE_ATTN_COMBINE, cb, 2, &cp, sizeof cp, nh, 1, 1);
+        }
+        gint64 t0 = g_get_monotonic_time ();
+        submit (c2);
+        ts = (g_get_monotonic_time () - t0) * 1e-6 / (pass ? reps : 1);
+      }
+      char nm[64];
+      snprintf (nm, sizeof nm, "attn split+combine m=%d (%u chunks)", ms[mi], sp.n_chunks);
+      bytes = 2.0 * ms[mi] * nkv * hd * 4;
+      printf ("  %-36s %10.1f %10.1f %10.1f\n", nm, ts * 1e6, bytes / ts * 1e-9,
+              4.0 * ms[mi] * nh * hd / ts * 1e-9);
+      qomni_vk_buffer_free (vk, bp);
+    }
     qomni_vk_buffer_free (vk, kv);
   }
   qomni_vk_buffer_free (vk, bx);
@@ -661,11 +885,23 @@ main (int argc, char **argv)
     for (int s = 0; s < 5; s++)
       test_matvec (dt, shapes[s][0], shapes[s][1], 1, FALSE);
     test_matvec (dt, 33, is_block (dt) ? 64 : 40, 3, TRUE);
-    test_swiglu_ids (dt, 5, 24, is_block (dt) ? 64 : 48, 3, 2);
+    test_swiglu_ids (dt, 5, 24, is_block (dt) ? 64 : 48, 3, 2, FALSE);
     test_matmul (dt, 33, is_block (dt) ? 64 : 33, 7);
     test_matmul (dt, 130, 256, 65);
     test_matmul (dt, 7, is_block (dt) ? 32 : 9, 1);
     test_embed (dt, 50, is_block (dt) ? 64 : 33, 5);
+  }
+  /* the decode fusions (after the table above, so its random inputs stay as they were) */
+  for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
+    const QomniDType dt = wtypes[d];
+    test_swiglu_ids (dt, 5, 24, is_block (dt) ? 64 : 48, 3, 2, TRUE);
+    test_matvec_norm (dt, 33, is_block (dt) ? 64 : 40, 2, 4);
+    test_down_ksum (dt, 6, 33, is_block (dt) ? 64 : 24, 2, 3);
+    if (!is_block (dt))
+      test_down_ksum (dt, 4, 9, 7, 1, 4);   /* odd width: the scalar path */
+    test_matvec_norm (dt, 64, 2048, 1, 8);
+    if (!is_block (dt))
+      test_matvec_norm (dt, 7, 33, 3, 3);   /* odd width and gain offset: the scalar path */
   }
   test_norm (FALSE, 1, 7);
   test_norm (FALSE, 5, 33);
@@ -682,6 +918,18 @@ main (int argc, char **argv)
   test_attention (5, 12, 2, 2, 16, 7, TRUE, 4);
   test_attention (6, 6, 3, 3, 8, 0, FALSE, 0);
   test_attention (1, 300, 8, 2, 64, 299, TRUE, 0);
+  test_attention_split (1, 1, 32, 4, 128, 0, TRUE, 0);
+  test_attention_split (1, 7, 4, 2, 16, 6, TRUE, 0);
+  test_attention_split (1, 33, 4, 2, 16, 32, TRUE, 0);
+  test_attention_split (1, 513, 32, 4, 128, 512, TRUE, 0);
+  test_attention_split (1, 4096, 32, 4, 128, 4095, TRUE, 0);
+  test_attention_split (1, 5000, 8, 2, 64, 4999, TRUE, 0);   /* span > tile */
+  test_attention_split (3, 515, 8, 2, 64, 512, TRUE, 0);     /* rows see different ranges */
+  test_attention_split (4, 300, 4, 4, 256, 296, TRUE, 100);  /* window, hd = 256 */
+  test_attention_split (2, 70, 6, 3, 8, 0, FALSE, 0);
+  test_rope_qkv (1, 32, 4, 128, TRUE);
+  test_rope_qkv (3, 4, 2, 16, TRUE);
+  test_rope_qkv (2, 3, 1, 8, FALSE);
   const QomniVkPipe elts[] = { QOMNI_VK_PIPE_SILU_MUL, QOMNI_VK_PIPE_GELU,
                                QOMNI_VK_PIPE_GELU_TANH, QOMNI_VK_PIPE_ADD, QOMNI_VK_PIPE_SCALE };
   for (guint i = 0; i < G_N_ELEMENTS (elts); i++) {
