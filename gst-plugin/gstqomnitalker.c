@@ -468,26 +468,12 @@ gst_qomni_talker_change_state (GstElement *element, GstStateChange transition)
   return ret;
 }
 
-static gboolean
-settable_now (GstQomniTalker *self, GParamSpec *pspec)
-{
-  GST_OBJECT_LOCK (self);
-  GstState state = GST_STATE (self);
-  GST_OBJECT_UNLOCK (self);
-  if (state <= GST_STATE_READY)
-    return TRUE;
-  GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
-                       ("Property '%s' can only change in the NULL or READY state", pspec->name),
-                       (NULL));
-  return FALSE;
-}
-
 static void
 gst_qomni_talker_set_property (GObject *object, guint prop_id, const GValue *value,
                                GParamSpec *pspec)
 {
   GstQomniTalker *self = GST_QOMNI_TALKER (object);
-  if ((prop_id == PROP_MODEL || prop_id == PROP_DEVICE) && !settable_now (self, pspec))
+  if ((prop_id == PROP_MODEL || prop_id == PROP_DEVICE) && !qomni_gst_property_settable_now (GST_ELEMENT (self), pspec))
     return;
   g_mutex_lock (&self->settings_lock);
   switch (prop_id) {

@@ -574,20 +574,6 @@ gst_qomni_thinker_change_state (GstElement *element, GstStateChange transition)
   return ret;
 }
 
-static gboolean
-settable_now (GstQomniThinker *self, GParamSpec *pspec)
-{
-  GST_OBJECT_LOCK (self);
-  GstState state = GST_STATE (self);
-  GST_OBJECT_UNLOCK (self);
-  if (state <= GST_STATE_READY)
-    return TRUE;
-  GST_ELEMENT_WARNING (self, LIBRARY, SETTINGS,
-                       ("Property '%s' can only change in the NULL or READY state", pspec->name),
-                       (NULL));
-  return FALSE;
-}
-
 static void
 replace_string (char **field, const GValue *value)
 {
@@ -601,7 +587,7 @@ gst_qomni_thinker_set_property (GObject *object, guint prop_id, const GValue *va
 {
   GstQomniThinker *self = GST_QOMNI_THINKER (object);
   if ((prop_id == PROP_MODEL || prop_id == PROP_DEVICE || prop_id == PROP_CONTEXT_LENGTH) &&
-      !settable_now (self, pspec))
+      !qomni_gst_property_settable_now (GST_ELEMENT (self), pspec))
     return;
   g_mutex_lock (&self->settings_lock);
   switch (prop_id) {

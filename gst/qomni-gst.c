@@ -407,6 +407,20 @@ qomni_gst_device_ensure (GstElement *element, const char *device, QomniGstDevice
 #endif
 }
 
+gboolean
+qomni_gst_property_settable_now (GstElement *element, GParamSpec *pspec)
+{
+  GST_OBJECT_LOCK (element);
+  GstState state = GST_STATE (element);
+  GST_OBJECT_UNLOCK (element);
+  if (state <= GST_STATE_READY)
+    return TRUE;
+  GST_ELEMENT_WARNING (element, LIBRARY, SETTINGS,
+                       ("Property '%s' can only change in the NULL or READY state", pspec->name),
+                       (NULL));
+  return FALSE;
+}
+
 void
 qomni_gst_element_error (GstElement *element, const GError *error, const char *file,
                          const char *function, int line, const char *format, ...)

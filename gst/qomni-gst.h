@@ -80,6 +80,10 @@ gboolean qomni_gst_device_check (const char *device, GError **error);
 gboolean qomni_gst_device_ensure (GstElement *element, const char *device,
                                   QomniGstDevice **out, GError **error);
 
+/* For properties that need a reload (model, device): TRUE in NULL or READY; otherwise an
+ * element warning saying so, and FALSE. */
+gboolean qomni_gst_property_settable_now (GstElement *element, GParamSpec *pspec);
+
 /* Posts a GError of libqomni as an element error: RESOURCE errors for files, STREAM errors
  * for data, the GError's message as the debug detail. */
 #define QOMNI_GST_ELEMENT_ERROR_FROM_GERROR(el, err, ...)                              \
