@@ -103,6 +103,8 @@ struct _QomniVk {
   PFN_vkCmdPushDescriptorSetKHR push_desc;
   Pipe pipes[QOMNI_VK_PIPE_COUNT];
   QomniVkBuffer *staging;
+  VkDebugUtilsMessengerEXT messenger;   /* with QOMNI_VULKAN_VALIDATION */
+  gint validation_messages;
 };
 
 struct _QomniVkCmd {
@@ -221,6 +223,31 @@ finish_setup (QomniVk *vk, GError **error)
   return TRUE;
 }
 
+/* Validation-layer messages: counted and logged as GLib warnings; with
+ * QOMNI_VULKAN_VALIDATION=fatal (the validation test suite) the first one aborts the
+ * program, so no test can pass over a message. */
+static VKAPI_ATTR VkBool32 VKAPI_CALL
+on_validation_message (VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                       VkDebugUtilsMessageTypeFlagsEXT types,
+                       const VkDebugUtilsMessengerCallbackDataEXT *data, void *user)
+{
+  QomniVk *vk = user;
+  g_atomic_int_inc (&vk->validation_messages);
+  const char *what =
+    severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? "error" : "warning";
+  const char *msg = data && data->pMessage ? data->pMessage : "(no message)";
+  if (g_strcmp0 (g_getenv ("QOMNI_VULKAN_VALIDATION"), "fatal") == 0)
+    g_error ("Vulkan validation %s: %s", what, msg);
+  g_warning ("Vulkan validation %s: %s", what, msg);
+  return VK_FALSE;
+}
+
+int
+qomni_vk_validation_messages (QomniVk *vk)
+{
+  return g_atomic_int_get (&vk->validation_messages);
+}
+
 QomniVk *
 qomni_vk_new (int index, GError **error)
 {
@@ -229,14 +256,44 @@ qomni_vk_new (int index, GError **error)
                             .pApplicationName = "qomni", .apiVersion = VK_API_VERSION_1_2 };
   VkInstanceCreateInfo ici = { .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
                                .pApplicationInfo = &app };
-  /* QOMNI_VULKAN_VALIDATION=1 turns the Khronos validation layer on (tests). */
+  /* QOMNI_VULKAN_VALIDATION=1 (or =fatal) turns the Khronos validation layer on, its
+   * messages routed through on_validation_message. */
   const char *layers[] = { "VK_LAYER_KHRONOS_validation" };
+  const char *instance_exts[] = { VK_EXT_DEBUG_UTILS_EXTENSION_NAME };
   const char *val = g_getenv ("QOMNI_VULKAN_VALIDATION");
-  if (val && *val && strcmp (val, "0")) {
+  const gboolean validate = val && *val && strcmp (val, "0");
+  VkDebugUtilsMessengerCreateInfoEXT mci = {
+    .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+    .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT
+                       | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+    .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT
+                   | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT,
+    .pfnUserCallback = on_validation_message, .pUserData = vk };
+  if (validate) {
     ici.enabledLayerCount = 1;
     ici.ppEnabledLayerNames = layers;
+    ici.enabledExtensionCount = 1;
+    ici.ppEnabledExtensionNames = instance_exts;
+    ici.pNext = &mci;   /* also covers vkCreateInstance and vkDestroyInstance */
   }
   VkResult r = vkCreateInstance (&ici, NULL, &vk->instance);
+  if (r == VK_ERROR_LAYER_NOT_PRESENT || r == VK_ERROR_EXTENSION_NOT_PRESENT) {
+    /* a validation run must not turn into a skip for want of the layer */
+    if (g_strcmp0 (val, "fatal") == 0)
+      g_error ("QOMNI_VULKAN_VALIDATION=fatal but the Khronos validation layer is not "
+               "installed (Debian: vulkan-validationlayers)");
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
+                 "QOMNI_VULKAN_VALIDATION is set but the Khronos validation layer is not "
+                 "installed (Debian: vulkan-validationlayers): %s", vk_result_str (r));
+    g_free (vk);
+    return NULL;
+  }
+  if (r == VK_SUCCESS && validate) {
+    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
+      vkGetInstanceProcAddr (vk->instance, "vkCreateDebugUtilsMessengerEXT");
+    if (create)
+      create (vk->instance, &mci, NULL, &vk->messenger);
+  }
   if (r != VK_SUCCESS) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
                  "cannot create a Vulkan instance: %s (is a Vulkan driver installed?)",
@@ -434,6 +491,12 @@ qomni_vk_free (QomniVk *vk)
     }
     if (!vk->borrowed)
       vkDestroyDevice (vk->device, NULL);
+  }
+  if (vk->messenger) {
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)
+      vkGetInstanceProcAddr (vk->instance, "vkDestroyDebugUtilsMessengerEXT");
+    if (destroy)
+      destroy (vk->instance, vk->messenger, NULL);
   }
   if (vk->instance && !vk->borrowed)
     vkDestroyInstance (vk->instance, NULL);

@@ -120,6 +120,9 @@ QomniVk *qomni_vk_new_borrowed (VkInstance instance, VkPhysicalDevice phys, VkDe
                                 uint32_t queue_family, GError **error);
 #endif
 void qomni_vk_free (QomniVk *vk);
+/* Warnings and errors the validation layer reported so far (QOMNI_VULKAN_VALIDATION=1);
+ * each is also logged with g_warning. */
+int qomni_vk_validation_messages (QomniVk *vk);
 
 const char *qomni_vk_device_name (const QomniVk *vk);
 /* The largest range one binding may cover (maxStorageBufferRange). */
