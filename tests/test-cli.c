@@ -238,6 +238,25 @@ test_generate_image (void)
   g_autoptr (GArray) ids = parse_ids (out);
   g_assert_cmpuint (ids->len, ==, 1);
   g_assert_cmpint (g_array_index (ids, int, 0), ==, best);
+
+  /* A spoken answer about the picture: the talker builds its 3-D positions from the
+   * image's grid (without it the prompt's image tokens have no grid and the talker
+   * refuses). No reference exists for this; the check is that 4 frames come out. */
+  g_autofree char *wav = g_build_filename (tmpdir, "image-answer.wav", NULL);
+  g_autofree char *out2 = run_qomni ((const char *[]) { "generate", "--model", model,
+                                                        "--image", png, "--prompt",
+                                                        "What is this?", "--greedy",
+                                                        "--max-tokens", "4", "--speak", wav,
+                                                        "--max-frames", "4", "--print-codes",
+                                                        NULL });
+  int frames = 0;
+  for (const char *p = out2; (p = strstr (p, "codes:")); p++)
+    frames++;
+  g_assert_cmpint (frames, ==, 4);
+  GStatBuf st;
+  g_assert_cmpint (g_stat (wav, &st), ==, 0);
+  g_assert_cmpint (st.st_size, >, 44);
+  g_unlink (wav);
   refs_tiny_clear (&fx);
 }
 

@@ -268,7 +268,8 @@ qomni_cmd_generate (int argc, char **argv)
       qomni_thinker_free (thinker);
       return 1;
     }
-    speech_out_set_prompt (run.speech, ids, n_ids);
+    speech_out_set_prompt (run.speech, ids, n_ids, image_path ? &image.grid : NULL,
+                           image_path ? 1 : 0);
   }
   g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (int));
   QomniGenerateStats st;
