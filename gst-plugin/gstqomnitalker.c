@@ -222,7 +222,7 @@ start_utterance (GstQomniTalker *self, GstBuffer *buf, const QomniStatesHeader *
   if (!snapshot_options (self, &opt, &error) ||
       !qomni_talker_start (self->talker, qomni_gst_states_ids (data, h), (int) h->n_rows,
                            qomni_gst_states_embed (data, h), qomni_gst_states_hidden (data, h),
-                           NULL, 0, &opt, &error)) {
+                           qomni_gst_states_grids (data, h), (int) h->n_grids, &opt, &error)) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Could not start the talker on a "
                                          "prompt of %u positions", h->n_rows);
     g_error_free (error);

@@ -301,8 +301,8 @@ answer (GstQomniThinker *self, const float *audio, int n_audio, const char *user
   };
   GArray *out = g_array_new (FALSE, FALSE, sizeof (int));
   QomniGenerateStats stats = { 0 };
-  qomni_talker_pads_begin (GST_ELEMENT (self), self->thinker, self->model->config, ids, n, pts,
-                           duration);
+  qomni_talker_pads_begin (GST_ELEMENT (self), self->thinker, self->model->config, ids, n,
+                           NULL, 0, pts, duration);
   gboolean ok = qomni_generate (self->thinker, self->model->tokenizer, ids, n, audio, n_audio,
                                 &s.gen, push_piece, &st, out, &stats, &error);
   qomni_talker_pads_end (GST_ELEMENT (self), self->thinker);

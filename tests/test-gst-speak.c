@@ -15,6 +15,7 @@
 #include "refs.h"
 
 #include "code2wav.h"
+#include "error.h"
 #include "qomni-codec.h"
 #include "qomni-states.h"
 #include "thinker.h"
@@ -233,6 +234,34 @@ test_docs_pipeline_eos (void)
     gst_object_unref (bus);
     gst_object_unref (p);
   }
+}
+
+/* The PROMPT buffer carries the prompt's media grids to the talker; a grid section that
+ * runs past the buffer is refused. */
+static void
+test_states_grids (void)
+{
+  const int W = 8, n = 3;
+  gint32 ids[3] = { 1, 2, 3 };
+  float rows[3 * 8] = { 0 };
+  const QomniMediaGrid grids[2] = { { 1, 4, 6, 0.0f }, { 2, 8, 8, 25.0f } };
+  QomniStatesHeader h = { .kind = QOMNI_STATES_PROMPT, .n_rows = n, .width = W };
+  GstBuffer *b = qomni_gst_states_new_with_grids (&h, ids, rows, rows, grids, 2);
+  GstMapInfo map;
+  g_assert_true (gst_buffer_map (b, &map, GST_MAP_READ));
+  QomniStatesHeader got;
+  GError *error = NULL;
+  g_assert_true (qomni_gst_states_parse (map.data, map.size, &got, &error));
+  g_assert_cmpuint (got.n_grids, ==, 2);
+  const QomniMediaGrid *g = qomni_gst_states_grids (map.data, &got);
+  g_assert_nonnull (g);
+  g_assert_cmpmem (g, 2 * sizeof *g, grids, sizeof grids);
+  /* the same buffer cut short by one grid */
+  g_assert_false (qomni_gst_states_parse (map.data, map.size - sizeof *g, &got, &error));
+  g_assert_error (error, QOMNI_ERROR, QOMNI_ERROR_FORMAT);
+  g_clear_error (&error);
+  gst_buffer_unmap (b, &map);
+  gst_buffer_unref (b);
 }
 
 /* ---- qomnitalker in a harness, fed by the core thinker ---- */
@@ -579,6 +608,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/gst/speak/pipeline", test_pipeline);
   g_test_add_func ("/gst/speak/docs-pipeline-eos", test_docs_pipeline_eos);
+  g_test_add_func ("/gst/speak/states-grids", test_states_grids);
   g_test_add_func ("/gst/speak/talker-harness", test_talker_harness);
   g_test_add_func ("/gst/speak/vocoder-chunked", test_vocoder_chunked);
   g_test_add_func ("/gst/speak/vocoder-bad-input", test_vocoder_bad_input);
