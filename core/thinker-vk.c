@@ -580,6 +580,9 @@ rec_moe (QomniVkDecoder *t, QomniVkCmd *c, const Layer *ly, const QomniVkBuffer 
                          .l_stride = t->R, .shared_gate = t->Is > 0, .sg_off = n * K };
   QomniVkBind bt[] = { { t->rlog }, { t->ids }, { t->tw } };
   qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_TOPK, bt, 3, &tp, sizeof tp, n, 1, 1);
+  /* the shared expert's gate/up reads x before any down projection adds to it */
+  if (t->Is > 0)
+    rec_swiglu (t, c, &ly->sh_gate_up, mx, t->gs, ly->vec, n, dec);
   QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, ly->gate_up.dtype);
   const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
   QomniVkMatvecPush gp = { .rows = I, .cols = H, .x_stride = H, .y_stride = I,
@@ -610,13 +613,13 @@ rec_moe (QomniVkDecoder *t, QomniVkCmd *c, const Layer *ly, const QomniVkBuffer 
   if (t->Is > 0) {
     /* x += sigmoid(x̂·w_sg) · down_s(silu(gate_s(x̂)) ⊙ up_s(x̂)): the gate is the slot
      * weight of a one-slot KSUM */
-    rec_swiglu (t, c, &ly->sh_gate_up, mx, t->gs, ly->vec, n, dec);
     QomniVkMatvecPush sp = { .rows = H, .cols = t->Is, .x_stride = t->Is, .y_stride = H,
                              .x_div = 1, .flags = QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE,
                              .g_off = n * K, .nslot = 1 };
     QomniVkPipe sd = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->sh_down.dtype);
     QomniVkBind bs[] = { { ly->sh_down.buf }, { t->gs }, { t->x }, { t->ids }, { t->tw } };
-    qomni_vk_dispatch (c, sd, bs, 5, &sp, sizeof sp, (H + nr - 1) / nr, n, 1);
+    const uint32_t snr = qomni_vk_pipe_spec (sd, 1);
+    qomni_vk_dispatch (c, sd, bs, 5, &sp, sizeof sp, (H + snr - 1) / snr, n, 1);
   }
 }
 

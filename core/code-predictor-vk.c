@@ -1,0 +1,174 @@
+/* qomni — the code predictor on the Vulkan device. */
+#include "code-predictor-vk.h"
+#include "error.h"
+#include "vk-ops.h"
+
+#include <string.h>
+
+struct _QomniVkCodePredictor {
+  QomniVk *vk;
+  QomniVkDecoder *dec;   /* 15 tables and 15 heads */
+  int H, V, G, half;
+  QomniVkBuffer *cs;     /* [2, G, half]: cos/sin of positions 0 … G−1, made once */
+  QomniVkBuffer *logits; /* [V] */
+  QomniVkBuffer *codes;  /* uint [G]: the greedy picks */
+  QomniVkBuffer *sum;    /* [H] */
+  QomniVkBuffer *io;     /* host: uint ids [G] in | uint codes [G] | sum [H] | logits [V] */
+  size_t io_codes, io_sum, io_logits;   /* 32-bit word offsets in io */
+};
+
+QomniVkCodePredictor *
+qomni_vk_code_predictor_new (QomniVk *vk, const QomniWeights *w, const QomniTalkerConfig *tc,
+                             QomniDType rdt, GError **error)
+{
+  QomniVkCodePredictor *p = g_new0 (QomniVkCodePredictor, 1);
+  g_autofree int *pos = NULL;
+  g_autofree float *cs = NULL;
+  p->vk = vk;
+  p->H = tc->code_predictor.hidden_size;
+  p->V = tc->code_predictor.vocab_size;
+  p->G = tc->num_code_groups;
+  if (p->G < 2 || p->H != tc->text.hidden_size) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_MISMATCH,
+                 "talker_config: num_code_groups %d and code predictor width %d (need ≥ 2 "
+                 "groups and the talker's width %d)", p->G, p->H, tc->text.hidden_size);
+    goto fail;
+  }
+  const QomniVkStackNames names = {
+    .prefix = "talker.code_predictor.model",
+    .embed = "talker.code_predictor.model.codec_embedding.%d.weight",
+    .head = "talker.code_predictor.lm_head.%d.weight",
+    .n_tables = p->G - 1,
+  };
+  /* G positions per frame: the 2-row prefill, then G − 2 single rows */
+  p->dec = qomni_vk_decoder_new (vk, w, &tc->code_predictor, &names, rdt, p->G, 2, error);
+  if (!p->dec)
+    goto fail;
+  p->half = qomni_vk_decoder_rope_half (p->dec);
+  pos = g_new (int, 3 * p->G);
+  for (int a = 0; a < 3; a++)
+    for (int i = 0; i < p->G; i++)
+      pos[a * p->G + i] = i;
+  cs = g_new (float, 2 * (gsize) p->G * p->half);
+  qomni_vk_decoder_rope_table (p->dec, pos, p->G, p->G, cs);
+  p->io_codes = p->G;
+  p->io_sum = 2 * (gsize) p->G;
+  p->io_logits = p->io_sum + p->H;
+  struct { QomniVkBuffer **b; uint64_t words; QomniVkMem mem; const char *what; } bufs[] = {
+    { &p->cs, 2 * (uint64_t) p->G * p->half, QOMNI_VK_MEM_DEVICE, "code predictor rope" },
+    { &p->logits, p->V, QOMNI_VK_MEM_DEVICE, "code predictor logits" },
+    { &p->codes, p->G, QOMNI_VK_MEM_DEVICE, "code predictor codes" },
+    { &p->sum, p->H, QOMNI_VK_MEM_DEVICE, "code embedding sum" },
+    { &p->io, p->io_logits + p->V, QOMNI_VK_MEM_HOST, "code predictor in/out" },
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (bufs); i++) {
+    *bufs[i].b = qomni_vk_buffer_new (vk, 4 * bufs[i].words, bufs[i].mem, bufs[i].what, error);
+    if (!*bufs[i].b)
+      goto fail;
+  }
+  if (!qomni_vk_upload (vk, p->cs, 0, cs, sizeof (float) * 2 * p->G * p->half, error))
+    goto fail;
+  return p;
+fail:
+  qomni_vk_code_predictor_free (p);
+  return NULL;
+}
+
+void
+qomni_vk_code_predictor_free (QomniVkCodePredictor *p)
+{
+  if (!p)
+    return;
+  QomniVkBuffer *bs[] = { p->cs, p->logits, p->codes, p->sum, p->io };
+  for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
+    qomni_vk_buffer_free (p->vk, bs[i]);
+  qomni_vk_decoder_free (p->dec);
+  g_free (p);
+}
+
+double
+qomni_vk_code_predictor_frame_bytes (const QomniVkCodePredictor *p)
+{
+  /* the heads and tables are the stack's weights too, but a pass reads one row of a table
+   * and a whole head: count the heads */
+  return (p->G - 1) * (qomni_vk_decoder_step_bytes (p->dec)
+                       + 2.0 * p->V * p->H /* bf16 head */);
+}
+
+/* sum += x row 0 */
+static void
+rec_add_row (QomniVkCodePredictor *p, QomniVkCmd *c)
+{
+  QomniVkEltPush ap = { .n = p->H };
+  QomniVkBind b[] = { { qomni_vk_decoder_x (p->dec) }, { p->sum } };
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ADD, b, 2, &ap, sizeof ap, (p->H + 255) / 256, 1, 1);
+}
+
+gboolean
+qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, int z_row, int c0,
+                             QomniSampler *sampler, int *codes, float *embed_sum,
+                             GError **error)
+{
+  const int H = p->H, G = p->G, half = p->half;
+  const gboolean greedy = qomni_sampler_is_greedy (sampler);
+  QomniVkBuffer *x = qomni_vk_decoder_x (p->dec);
+  guint32 *io = p->io->map;
+  if (c0 < 0 || c0 >= qomni_vk_decoder_vocab (talker)) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
+                 "codebook-0 code %d is outside the talker vocabulary", c0);
+    return FALSE;
+  }
+  io[0] = (guint32) c0;
+  /* fresh cache every frame (pitfall 21) */
+  qomni_vk_decoder_reset (p->dec);
+  QomniVkCmd *c = qomni_vk_cmd_begin (p->vk, error);
+  if (!c)
+    return FALSE;
+  /* rows [z, C(c0)] at positions 0, 1; the sum starts at C(c0) */
+  qomni_vk_cmd_copy (c, qomni_vk_decoder_x (talker), 4 * (uint64_t) z_row * H, x, 0,
+                     4 * (uint64_t) H);
+  qomni_vk_decoder_record_embed (talker, c, 0, p->io, 0, 1, x, H);
+  qomni_vk_cmd_copy (c, x, 4 * (uint64_t) H, p->sum, 0, 4 * (uint64_t) H);
+  if (!qomni_vk_decoder_record (p->dec, c, 2, p->cs, 0, G * half, error))
+    goto fail;
+  for (int g = 1; g < G; g++) {
+    /* pass g feeds codebook g−1 through its table at position g; its output row is 0,
+     * the prefill's last row is 1 */
+    if (g > 1 && !qomni_vk_decoder_record (p->dec, c, 1, p->cs, g * half, G * half, error))
+      goto fail;
+    qomni_vk_decoder_record_head (p->dec, c, g - 1, g == 1 ? 1 : 0, p->logits, 0);
+    const QomniVkBuffer *ids = p->codes;
+    if (greedy) {
+      QomniVkArgmaxPush am = { .n = p->V, .out_off = g };
+      QomniVkBind bm[] = { { p->logits }, { p->codes } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ARGMAX, bm, 2, &am, sizeof am, 1, 1, 1);
+    } else {
+      /* the CPU's sampler on the logits, then the next pass in a new command */
+      qomni_vk_cmd_copy (c, p->logits, 0, p->io, 4 * (uint64_t) p->io_logits,
+                         4 * (uint64_t) p->V);
+      if (!qomni_vk_cmd_submit (c, error))
+        return FALSE;
+      codes[g] = qomni_sampler_sample (sampler, (float *) io + p->io_logits, p->V, NULL, 0, 0,
+                                       0, -1);
+      io[g] = (guint32) codes[g];
+      ids = p->io;
+      c = qomni_vk_cmd_begin (p->vk, error);
+      if (!c)
+        return FALSE;
+    }
+    qomni_vk_decoder_record_embed (p->dec, c, g - 1, ids, g, 1, x, 0);
+    rec_add_row (p, c);
+  }
+  qomni_vk_cmd_copy (c, p->codes, 0, p->io, 4 * (uint64_t) p->io_codes, 4 * (uint64_t) G);
+  qomni_vk_cmd_copy (c, p->sum, 0, p->io, 4 * (uint64_t) p->io_sum, 4 * (uint64_t) H);
+  if (!qomni_vk_cmd_submit (c, error))
+    return FALSE;
+  for (int g = 1; greedy && g < G; g++)
+    codes[g] = (int) io[p->io_codes + g];
+  if (embed_sum)
+    memcpy (embed_sum, io + p->io_sum, sizeof (float) * H);
+  return TRUE;
+fail:
+  qomni_vk_cmd_abandon (c);
+  return FALSE;
+}
