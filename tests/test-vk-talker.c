@@ -5,7 +5,8 @@
  *  - sampled with the reference's defaults and a seed: the same frames as the CPU talker;
  *  - the decoder stacks alone against decoder.c: the talker's (MoE + sigmoid-gated shared
  *    expert, M-RoPE) and the code predictor's (dense SwiGLU, 1-D RoPE) final-normed hidden
- *    states over a prompt and two decode rows, NMSE ≤ 1e-9.
+ *    states over a prompt and two decode rows, NMSE ≤ 1e-9;
+ *  - `qomni generate --device vulkan --speak --print-codes`: the frames of the CPU run.
  * Exits 77 (meson SKIP) where no Vulkan device exists. */
 #include "refs.h"
 #include "decoder.h"
@@ -16,6 +17,7 @@
 #include "thinker-vk.h"
 #include "vk-device.h"
 
+#include <glib/gstdio.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -141,7 +143,7 @@ test_sampled (void)
   QomniTalkerOptions opt;
   qomni_talker_options_init (&opt, fx.cfg);
   opt.talker.seed = 7;
-  opt.max_frames = 24;
+  opt.max_frames = 8;
   int Fg = 0, Fc = 0;
   g_autofree int *gpu = talk (vk, &opt, NULL, &Fg);
   g_autofree int *cpu = talk (NULL, &opt, NULL, &Fc);
@@ -197,6 +199,49 @@ test_stack (const char *what, const QomniTextConfig *tc, const QomniVkStackNames
   qomni_decoder_free (cpu);
 }
 
+/* The "codes:" lines of a --print-codes run, as one string per frame. */
+static GPtrArray *
+cli_frames (const char *device, const char *wav)
+{
+  g_autofree char *model = refs_path ("tiny-omni");
+  const char *argv[] = { g_getenv ("QOMNI_BIN"), "generate", "--model", model, "--prompt",
+                         "What is this?", "--greedy", "--max-tokens", "6", "--speak", wav,
+                         "--max-frames", "6", "--print-codes", "--device", device, NULL };
+  g_autofree char *out = NULL, *err = NULL;
+  int status = 0;
+  GError *error = NULL;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out,
+                               &err, &status, &error));
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("qomni generate --device %s failed: %s", device, err);
+  GPtrArray *frames = g_ptr_array_new_with_free_func (g_free);
+  for (const char *p = out; (p = strstr (p, "codes:")); p++) {
+    const char *end = strchr (p, '\n');
+    g_ptr_array_add (frames, g_strndup (p, end ? (gsize) (end - p) : strlen (p)));
+  }
+  return frames;
+}
+
+static void
+test_cli (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("qomni-vk-talker-XXXXXX", NULL);
+  g_autofree char *wav = g_build_filename (dir, "answer.wav", NULL);
+  GPtrArray *gpu = cli_frames ("vulkan", wav);
+  GPtrArray *cpu = cli_frames ("cpu", wav);
+  int differ = 0;
+  for (guint i = 0; i < MIN (gpu->len, cpu->len); i++)
+    differ += strcmp (gpu->pdata[i], cpu->pdata[i]) != 0;
+  printf ("qomni generate --speak: %u frames on vulkan, %u on cpu, %d differ\n", gpu->len,
+          cpu->len, differ);
+  failures += gpu->len != 6 || cpu->len != 6 || differ;
+  g_unlink (wav);
+  g_rmdir (dir);
+  g_ptr_array_free (gpu, TRUE);
+  g_ptr_array_free (cpu, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -220,6 +265,7 @@ main (int argc, char **argv)
   test_stack ("code predictor", &fx.cfg->talker.code_predictor, &cp, 2);
   test_reference ();
   test_sampled ();
+  test_cli ();
 
   printf ("%s: %d failures\n", failures ? "FAIL" : "PASS", failures);
   g_free (embed);
