@@ -15,6 +15,7 @@ struct _QomniVkCodePredictor {
   QomniVkBuffer *sum;    /* [H] */
   QomniVkBuffer *io;     /* host: uint ids [G] in | uint codes [G] | sum [H] | logits [V] */
   size_t io_codes, io_sum, io_logits;   /* 32-bit word offsets in io */
+  gint64 t_record, t_submit;           /* µs: recording, and submitting + waiting */
 };
 
 QomniVkCodePredictor *
@@ -104,6 +105,27 @@ rec_add_row (QomniVkCodePredictor *p, QomniVkCmd *c)
   qomni_vk_dispatch (c, QOMNI_VK_PIPE_ADD, b, 2, &ap, sizeof ap, (p->H + 255) / 256, 1, 1);
 }
 
+void
+qomni_vk_code_predictor_timing (const QomniVkCodePredictor *p, double *record_s,
+                                double *submit_s)
+{
+  *record_s = p->t_record * 1e-6;
+  *submit_s = p->t_submit * 1e-6;
+}
+
+/* Submits and waits; the time since *t0 counts as recording, the rest as submission. */
+static gboolean
+timed_submit (QomniVkCodePredictor *p, QomniVkCmd *c, gint64 *t0, GError **error)
+{
+  const gint64 t1 = g_get_monotonic_time ();
+  const gboolean ok = qomni_vk_cmd_submit (c, error);
+  const gint64 t2 = g_get_monotonic_time ();
+  p->t_record += t1 - *t0;
+  p->t_submit += t2 - t1;
+  *t0 = t2;
+  return ok;
+}
+
 gboolean
 qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, int z_row, int c0,
                              QomniSampler *sampler, int *codes, float *embed_sum,
@@ -121,6 +143,7 @@ qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, in
   io[0] = (guint32) c0;
   /* fresh cache every frame (pitfall 21) */
   qomni_vk_decoder_reset (p->dec);
+  gint64 t0 = g_get_monotonic_time ();
   QomniVkCmd *c = qomni_vk_cmd_begin (p->vk, error);
   if (!c)
     return FALSE;
@@ -146,7 +169,7 @@ qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, in
       /* the CPU's sampler on the logits, then the next pass in a new command */
       qomni_vk_cmd_copy (c, p->logits, 0, p->io, 4 * (uint64_t) p->io_logits,
                          4 * (uint64_t) p->V);
-      if (!qomni_vk_cmd_submit (c, error))
+      if (!timed_submit (p, c, &t0, error))
         return FALSE;
       codes[g] = qomni_sampler_sample (sampler, (float *) io + p->io_logits, p->V, NULL, 0, 0,
                                        0, -1);
@@ -155,13 +178,14 @@ qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, in
       c = qomni_vk_cmd_begin (p->vk, error);
       if (!c)
         return FALSE;
+      t0 = g_get_monotonic_time ();
     }
     qomni_vk_decoder_record_embed (p->dec, c, g - 1, ids, g, 1, x, 0);
     rec_add_row (p, c);
   }
   qomni_vk_cmd_copy (c, p->codes, 0, p->io, 4 * (uint64_t) p->io_codes, 4 * (uint64_t) G);
   qomni_vk_cmd_copy (c, p->sum, 0, p->io, 4 * (uint64_t) p->io_sum, 4 * (uint64_t) H);
-  if (!qomni_vk_cmd_submit (c, error))
+  if (!timed_submit (p, c, &t0, error))
     return FALSE;
   for (int g = 1; greedy && g < G; g++)
     codes[g] = (int) io[p->io_codes + g];

@@ -42,6 +42,11 @@ gboolean qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *t
                                       int z_row, int c0, QomniSampler *sampler, int *codes,
                                       float *embed_sum, GError **error);
 
+/* Seconds since creation spent recording commands on the CPU, and in submitting them and
+ * waiting for the GPU (its execution). */
+void qomni_vk_code_predictor_timing (const QomniVkCodePredictor *p, double *record_s,
+                                     double *submit_s);
+
 /* Bytes of weights one frame reads (G−1 passes of the layers, the heads and tables). */
 double qomni_vk_code_predictor_frame_bytes (const QomniVkCodePredictor *p);
 

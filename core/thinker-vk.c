@@ -672,9 +672,14 @@ rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
                            .q_stride = t->QKV, .kv_stride = t->kvd, .o_stride = t->qd,
                            .q_pos0 = p0, .causal = 1, .window = t->cfg.sliding_window,
                            .scale = 1.0f / sqrtf ((float) hd) };
-    if (dec) {
-      /* flash-decoding: chunks of the cache in parallel, then one merge per head */
-      ap.n_chunks = qomni_vk_attn_split (ap.m, &ap.span);
+    uint32_t span = 0;
+    const uint32_t n_chunks = qomni_vk_attn_split (ap.m, &span);
+    if (dec && n_chunks > 1) {
+      /* flash-decoding: chunks of the cache in parallel, then one merge per head. A cache
+       * that fits one chunk (the code predictor's 16 positions) needs no merge: the
+       * single-pass kernel below does the same work in one dispatch. */
+      ap.n_chunks = n_chunks;
+      ap.span = span;
       ap.o_stride = 0;
       QomniVkBind ba[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->apart } };
       qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_SPLIT, ba, 4, &ap, sizeof ap, t->nh, n,

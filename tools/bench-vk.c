@@ -88,10 +88,12 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
       return 1;
     }
     int n_hist = 0;
-    double t_tk = 0, t_cp = 0, t_all = 0;
+    double t_tk = 0, t_cp = 0, t_all = 0, rec0 = 0, sub0 = 0, rec, sub;
     for (int f = 0; f < warm + n_frames; f++) {
-      if (f == warm)
+      if (f == warm) {
         t_tk = t_cp = t_all = 0;
+        qomni_vk_code_predictor_timing (cp, &rec0, &sub0);
+      }
       gint64 a = g_get_monotonic_time ();
       if (f > 0) {
         /* the next input: the frame's code embeddings plus a text row (random here) */
@@ -118,12 +120,15 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
       t_all += (e - a) * 1e-6;
     }
     const double per = t_all / n_frames;
+    qomni_vk_code_predictor_timing (cp, &rec, &sub);
     const double bytes = qomni_vk_decoder_step_bytes (tk) + 2.0 * V * H
                          + qomni_vk_code_predictor_frame_bytes (cp);
     printf ("%s: %d frames, %.2f ms/frame (talker step %.2f ms + code predictor %.2f ms) = "
             "%.1f frames/s (%.2f x real time at 12.5 frames/s)\n", mode_name[mode], n_frames,
             per * 1e3, t_tk / n_frames * 1e3, t_cp / n_frames * 1e3, 1.0 / per,
             1.0 / per / 12.5);
+    printf ("  code predictor per frame: %.2f ms recording on the CPU, %.2f ms submit + GPU\n",
+            (rec - rec0) / n_frames * 1e3, (sub - sub0) / n_frames * 1e3);
     if (mode == 0)
       printf ("weights read per frame: %.3f GB -> %.0f GB/s effective, %.1f%% of %.0f GB/s\n",
               bytes * 1e-9, bytes / per * 1e-9, 100.0 * bytes / per * 1e-9 / bw, bw);
