@@ -237,61 +237,61 @@ qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
       if (!weight_make (t, &ly->down, w, rdt, H, Id, 1, "mlp down", error, l * 8 + 5, p, 1))
         goto fail;
     } else {
-    if (w) {
-      GET (p[0], E, H, "%s.layers.%d.mlp.gate.weight", pre, l);
-      if (Is > 0)
-        GET (p[1], 1, H, "%s.layers.%d.mlp.shared_expert_gate.weight", pre, l);
-    }
-    /* the shared expert's gate rides as one more router row */
-    if (!weight_make (t, &ly->router, w, rdt, t->R, H, 1, "router", error, l * 8 + 3, p,
-                      1 + (Is > 0)))
-      goto fail;
-    if (w) {
-      ex = g_new (const QomniTensor *, 2 * E);
-      for (int e = 0; e < E && w; e++) {
-        ex[2 * e] = qomni_weights_get (w, error, 2, (int64_t[]) { I, H },
-                                       "%s.layers.%d.mlp.experts.%d.gate_proj.weight", pre,
-                                       l, e);
-        ex[2 * e + 1] = ex[2 * e] ? qomni_weights_get (
-                            w, error, 2, (int64_t[]) { I, H },
-                            "%s.layers.%d.mlp.experts.%d.up_proj.weight", pre, l, e)
-                                  : NULL;
-        if (!ex[2 * e + 1]) {
-          g_free (ex);
-          goto fail;
-        }
-      }
-    }
-    gboolean ok = weight_make (t, &ly->gate_up, w, rdt, 2 * I, H, E, "experts gate/up", error,
-                               l * 8 + 4, ex, 2 * E);
-    if (ok && w)
-      for (int e = 0; e < E; e++) {
-        ex[e] = qomni_weights_get (w, error, 2, (int64_t[]) { H, I },
-                                   "%s.layers.%d.mlp.experts.%d.down_proj.weight", pre, l, e);
-        if (!ex[e]) {
-          ok = FALSE;
-          break;
-        }
-      }
-    if (ok)
-      ok = weight_make (t, &ly->down, w, rdt, H, I, E, "experts down", error, l * 8 + 5, ex, E);
-    g_free (ex);
-    if (!ok)
-      goto fail;
-    if (Is > 0) {
       if (w) {
-        GET (p[0], Is, H, "%s.layers.%d.mlp.shared_expert.gate_proj.weight", pre, l);
-        GET (p[1], Is, H, "%s.layers.%d.mlp.shared_expert.up_proj.weight", pre, l);
+        GET (p[0], E, H, "%s.layers.%d.mlp.gate.weight", pre, l);
+        if (Is > 0)
+          GET (p[1], 1, H, "%s.layers.%d.mlp.shared_expert_gate.weight", pre, l);
       }
-      if (!weight_make (t, &ly->sh_gate_up, w, rdt, 2 * Is, H, 1, "shared expert gate/up",
-                        error, l * 8 + 6, p, 2))
+      /* the shared expert's gate rides as one more router row */
+      if (!weight_make (t, &ly->router, w, rdt, t->R, H, 1, "router", error, l * 8 + 3, p,
+                        1 + (Is > 0)))
         goto fail;
-      if (w)
-        GET (p[0], H, Is, "%s.layers.%d.mlp.shared_expert.down_proj.weight", pre, l);
-      if (!weight_make (t, &ly->sh_down, w, rdt, H, Is, 1, "shared expert down", error,
-                        l * 8 + 7, p, 1))
+      if (w) {
+        ex = g_new (const QomniTensor *, 2 * E);
+        for (int e = 0; e < E && w; e++) {
+          ex[2 * e] = qomni_weights_get (w, error, 2, (int64_t[]) { I, H },
+                                         "%s.layers.%d.mlp.experts.%d.gate_proj.weight", pre,
+                                         l, e);
+          ex[2 * e + 1] = ex[2 * e] ? qomni_weights_get (
+                              w, error, 2, (int64_t[]) { I, H },
+                              "%s.layers.%d.mlp.experts.%d.up_proj.weight", pre, l, e)
+                                    : NULL;
+          if (!ex[2 * e + 1]) {
+            g_free (ex);
+            goto fail;
+          }
+        }
+      }
+      gboolean ok = weight_make (t, &ly->gate_up, w, rdt, 2 * I, H, E, "experts gate/up", error,
+                                 l * 8 + 4, ex, 2 * E);
+      if (ok && w)
+        for (int e = 0; e < E; e++) {
+          ex[e] = qomni_weights_get (w, error, 2, (int64_t[]) { H, I },
+                                     "%s.layers.%d.mlp.experts.%d.down_proj.weight", pre, l, e);
+          if (!ex[e]) {
+            ok = FALSE;
+            break;
+          }
+        }
+      if (ok)
+        ok = weight_make (t, &ly->down, w, rdt, H, I, E, "experts down", error, l * 8 + 5, ex, E);
+      g_free (ex);
+      if (!ok)
         goto fail;
-    }
+      if (Is > 0) {
+        if (w) {
+          GET (p[0], Is, H, "%s.layers.%d.mlp.shared_expert.gate_proj.weight", pre, l);
+          GET (p[1], Is, H, "%s.layers.%d.mlp.shared_expert.up_proj.weight", pre, l);
+        }
+        if (!weight_make (t, &ly->sh_gate_up, w, rdt, 2 * Is, H, 1, "shared expert gate/up",
+                          error, l * 8 + 6, p, 2))
+          goto fail;
+        if (w)
+          GET (p[0], H, Is, "%s.layers.%d.mlp.shared_expert.down_proj.weight", pre, l);
+        if (!weight_make (t, &ly->sh_down, w, rdt, H, Is, 1, "shared expert down", error,
+                          l * 8 + 7, p, 1))
+          goto fail;
+      }
     }
     ly->vec = qomni_vk_buffer_new (vk, sizeof (float) * (2 * H + 2 * hd), QOMNI_VK_MEM_DEVICE,
                                    "norm gains", error);

@@ -1,8 +1,8 @@
 /* Three qomni elements with device=vulkan in one pipeline (qomniencode, qomnithinker and
  * qomnitalker on its talker pad) share one Vulkan device through the qomni.vulkan.device
  * context: exactly one have-context of that type on the bus, and the pipeline runs to EOS.
- * The talker's frames equal those of the same pipeline with qomnitalker device=cpu. Exits 77 (meson SKIP) where no Vulkan
- * device exists or the build has no Vulkan backend. */
+ * The talker's frames equal those of the same pipeline with qomnitalker device=cpu.
+ * Exits 77 (meson SKIP) where no Vulkan device exists or the build has no Vulkan backend. */
 #include "qomni-gst.h"
 #ifdef QOMNI_HAVE_VULKAN
 #include "vk-device.h"
@@ -50,10 +50,10 @@ on_codec (GstPad *pad, GstPadProbeInfo *info, gpointer user)
   return GST_PAD_PROBE_OK;
 }
 
-/* The fixture's three compute elements on a sine (the same input every run) (the model named on the most
- * downstream one, which reaches READY first; the others find it through qomni.model), the thinker on the GPU and the talker
- * on talker_device; returns the failures, the talker's codes in frames and the number of
- * device contexts announced in *contexts. */
+/* The fixture's three compute elements on a sine (the same input every run), the thinker on
+ * the GPU and the talker on talker_device. The model is named on the most downstream one,
+ * which reaches READY first; the others find it through qomni.model. Returns the failures;
+ * the talker's codes go to frames, the device contexts announced to *contexts. */
 static int
 run (const char *model, const char *talker_device, GArray *frames, int *contexts)
 {
