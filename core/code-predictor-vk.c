@@ -16,6 +16,12 @@ struct _QomniVkCodePredictor {
   QomniVkBuffer *io;     /* host: uint ids [G] in | uint codes [G] | sum [H] | logits [V] */
   size_t io_codes, io_sum, io_logits;   /* 32-bit word offsets in io */
   gint64 t_record, t_submit;           /* µs: recording, and submitting + waiting */
+  /* The greedy frame is the same commands every time (only c0 in io and the contents of
+   * the talker's states change), so it is recorded once and submitted again. */
+  QomniVkCmd *frame;
+  const QomniVkDecoder *frame_talker;
+  int frame_z_row;
+  gboolean frame_profiled;
 };
 
 QomniVkCodePredictor *
@@ -80,6 +86,7 @@ qomni_vk_code_predictor_free (QomniVkCodePredictor *p)
 {
   if (!p)
     return;
+  g_clear_pointer (&p->frame, qomni_vk_cmd_abandon);
   QomniVkBuffer *bs[] = { p->cs, p->logits, p->codes, p->sum, p->io };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
     qomni_vk_buffer_free (p->vk, bs[i]);
@@ -126,14 +133,103 @@ timed_submit (QomniVkCodePredictor *p, QomniVkCmd *c, gint64 *t0, GError **error
   return ok;
 }
 
+/* Rows [z, C(c0)] at positions 0, 1 (c0 read from io[0] when the command runs); the sum
+ * starts at C(c0). */
+static gboolean
+rec_prefill (QomniVkCodePredictor *p, QomniVkCmd *c, QomniVkDecoder *talker, int z_row,
+             GError **error)
+{
+  const int H = p->H;
+  QomniVkBuffer *x = qomni_vk_decoder_x (p->dec);
+  /* fresh cache every frame (pitfall 21) */
+  qomni_vk_decoder_reset (p->dec);
+  qomni_vk_cmd_copy (c, qomni_vk_decoder_x (talker), 4 * (uint64_t) z_row * H, x, 0,
+                     4 * (uint64_t) H);
+  qomni_vk_decoder_record_embed (talker, c, 0, p->io, 0, 1, x, H);
+  qomni_vk_cmd_copy (c, x, 4 * (uint64_t) H, p->sum, 0, 4 * (uint64_t) H);
+  return qomni_vk_decoder_record (p->dec, c, 2, p->cs, 0, p->G * p->half, error);
+}
+
+/* Pass g (1 … G−1) up to its head: codebook g−1's row (in x row 0) at position g, except
+ * for g = 1, whose input is the prefill's last row. Greedy: the argmax goes to codes[g];
+ * else the logits go to io for the CPU. */
+static gboolean
+rec_pass_head (QomniVkCodePredictor *p, QomniVkCmd *c, int g, gboolean greedy, GError **error)
+{
+  if (g > 1 && !qomni_vk_decoder_record (p->dec, c, 1, p->cs, g * p->half, p->G * p->half,
+                                         error))
+    return FALSE;
+  qomni_vk_decoder_record_head (p->dec, c, g - 1, g == 1 ? 1 : 0, p->logits, 0);
+  if (greedy) {
+    QomniVkArgmaxPush am = { .n = p->V, .out_off = g };
+    QomniVkBind bm[] = { { p->logits }, { p->codes } };
+    qomni_vk_dispatch (c, QOMNI_VK_PIPE_ARGMAX, bm, 2, &am, sizeof am, 1, 1, 1);
+  } else {
+    qomni_vk_cmd_copy (c, p->logits, 0, p->io, 4 * (uint64_t) p->io_logits,
+                       4 * (uint64_t) p->V);
+  }
+  return TRUE;
+}
+
+/* Codebook g's row through table g−1 (id at ids[g]) into x row 0, the next pass's input,
+ * and into the sum. */
+static void
+rec_pass_embed (QomniVkCodePredictor *p, QomniVkCmd *c, int g, const QomniVkBuffer *ids)
+{
+  qomni_vk_decoder_record_embed (p->dec, c, g - 1, ids, g, 1, qomni_vk_decoder_x (p->dec), 0);
+  rec_add_row (p, c);
+}
+
+static void
+rec_results (QomniVkCodePredictor *p, QomniVkCmd *c)
+{
+  qomni_vk_cmd_copy (c, p->codes, 0, p->io, 4 * (uint64_t) p->io_codes, 4 * (uint64_t) p->G);
+  qomni_vk_cmd_copy (c, p->sum, 0, p->io, 4 * (uint64_t) p->io_sum, 4 * (uint64_t) p->H);
+}
+
+/* The greedy frame as one reusable command, recorded on first use (and again when the
+ * talker stack, its row or profiling change). */
+static gboolean
+greedy_frame (QomniVkCodePredictor *p, QomniVkDecoder *talker, int z_row, GError **error)
+{
+  const gboolean prof = qomni_vk_profile_enabled (p->vk);
+  if (p->frame && (p->frame_talker != talker || p->frame_z_row != z_row
+                   || p->frame_profiled != prof))
+    g_clear_pointer (&p->frame, qomni_vk_cmd_abandon);
+  gint64 t0 = g_get_monotonic_time ();
+  if (!p->frame) {
+    QomniVkCmd *c = qomni_vk_cmd_begin_reusable (p->vk, error);
+    if (!c)
+      return FALSE;
+    gboolean ok = rec_prefill (p, c, talker, z_row, error);
+    for (int g = 1; ok && g < p->G; g++) {
+      ok = rec_pass_head (p, c, g, TRUE, error);
+      if (ok)
+        rec_pass_embed (p, c, g, p->codes);
+    }
+    if (!ok) {
+      qomni_vk_cmd_abandon (c);
+      return FALSE;
+    }
+    rec_results (p, c);
+    p->frame = c;
+    p->frame_talker = talker;
+    p->frame_z_row = z_row;
+    p->frame_profiled = prof;
+  }
+  if (!timed_submit (p, p->frame, &t0, error)) {
+    g_clear_pointer (&p->frame, qomni_vk_cmd_abandon);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 gboolean
 qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, int z_row, int c0,
                              QomniSampler *sampler, int *codes, float *embed_sum,
                              GError **error)
 {
-  const int H = p->H, G = p->G, half = p->half;
   const gboolean greedy = qomni_sampler_is_greedy (sampler);
-  QomniVkBuffer *x = qomni_vk_decoder_x (p->dec);
   guint32 *io = p->io->map;
   if (c0 < 0 || c0 >= qomni_vk_decoder_vocab (talker)) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
@@ -141,58 +237,41 @@ qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, in
     return FALSE;
   }
   io[0] = (guint32) c0;
-  /* fresh cache every frame (pitfall 21) */
-  qomni_vk_decoder_reset (p->dec);
-  gint64 t0 = g_get_monotonic_time ();
-  QomniVkCmd *c = qomni_vk_cmd_begin (p->vk, error);
-  if (!c)
-    return FALSE;
-  /* rows [z, C(c0)] at positions 0, 1; the sum starts at C(c0) */
-  qomni_vk_cmd_copy (c, qomni_vk_decoder_x (talker), 4 * (uint64_t) z_row * H, x, 0,
-                     4 * (uint64_t) H);
-  qomni_vk_decoder_record_embed (talker, c, 0, p->io, 0, 1, x, H);
-  qomni_vk_cmd_copy (c, x, 4 * (uint64_t) H, p->sum, 0, 4 * (uint64_t) H);
-  if (!qomni_vk_decoder_record (p->dec, c, 2, p->cs, 0, G * half, error))
-    goto fail;
-  for (int g = 1; g < G; g++) {
-    /* pass g feeds codebook g−1 through its table at position g; its output row is 0,
-     * the prefill's last row is 1 */
-    if (g > 1 && !qomni_vk_decoder_record (p->dec, c, 1, p->cs, g * half, G * half, error))
-      goto fail;
-    qomni_vk_decoder_record_head (p->dec, c, g - 1, g == 1 ? 1 : 0, p->logits, 0);
-    const QomniVkBuffer *ids = p->codes;
-    if (greedy) {
-      QomniVkArgmaxPush am = { .n = p->V, .out_off = g };
-      QomniVkBind bm[] = { { p->logits }, { p->codes } };
-      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ARGMAX, bm, 2, &am, sizeof am, 1, 1, 1);
-    } else {
-      /* the CPU's sampler on the logits, then the next pass in a new command */
-      qomni_vk_cmd_copy (c, p->logits, 0, p->io, 4 * (uint64_t) p->io_logits,
-                         4 * (uint64_t) p->V);
+  if (greedy) {
+    if (!greedy_frame (p, talker, z_row, error))
+      return FALSE;
+    for (int g = 1; g < p->G; g++)
+      codes[g] = (int) io[p->io_codes + g];
+  } else {
+    /* each pass's logits to the CPU's sampler, the next pass in a new command */
+    gint64 t0 = g_get_monotonic_time ();
+    QomniVkCmd *c = qomni_vk_cmd_begin (p->vk, error);
+    if (!c)
+      return FALSE;
+    if (!rec_prefill (p, c, talker, z_row, error)) {
+      qomni_vk_cmd_abandon (c);
+      return FALSE;
+    }
+    for (int g = 1; g < p->G; g++) {
+      if (!rec_pass_head (p, c, g, FALSE, error)) {
+        qomni_vk_cmd_abandon (c);
+        return FALSE;
+      }
       if (!timed_submit (p, c, &t0, error))
         return FALSE;
       codes[g] = qomni_sampler_sample (sampler, (float *) io + p->io_logits, p->V, NULL, 0, 0,
                                        0, -1);
       io[g] = (guint32) codes[g];
-      ids = p->io;
       c = qomni_vk_cmd_begin (p->vk, error);
       if (!c)
         return FALSE;
-      t0 = g_get_monotonic_time ();
+      rec_pass_embed (p, c, g, p->io);
     }
-    qomni_vk_decoder_record_embed (p->dec, c, g - 1, ids, g, 1, x, 0);
-    rec_add_row (p, c);
+    rec_results (p, c);
+    if (!timed_submit (p, c, &t0, error))
+      return FALSE;
   }
-  qomni_vk_cmd_copy (c, p->codes, 0, p->io, 4 * (uint64_t) p->io_codes, 4 * (uint64_t) G);
-  qomni_vk_cmd_copy (c, p->sum, 0, p->io, 4 * (uint64_t) p->io_sum, 4 * (uint64_t) H);
-  if (!timed_submit (p, c, &t0, error))
-    return FALSE;
-  for (int g = 1; greedy && g < G; g++)
-    codes[g] = (int) io[p->io_codes + g];
   if (embed_sum)
-    memcpy (embed_sum, io + p->io_sum, sizeof (float) * H);
+    memcpy (embed_sum, io + p->io_sum, sizeof (float) * p->H);
   return TRUE;
-fail:
-  qomni_vk_cmd_abandon (c);
-  return FALSE;
 }

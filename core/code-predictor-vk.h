@@ -9,7 +9,8 @@
  * (lm_head.j) and, for the next pass, its own table (codec_embedding.j). z never leaves the
  * GPU: it is row z_row of the talker's final-normed states, and C(c0) is looked up in the
  * talker's codec embedding there. With a greedy sampler the argmax of every head stays on
- * the GPU too, so the frame's G−1 passes are one submission; with a sampling one each
+ * the GPU too, so the frame's G−1 passes are one submission, recorded once and submitted
+ * again for every frame (nothing but buffer contents changes); with a sampling one each
  * pass's logits come back for qomni_sampler_sample (the CPU's draws, bit for bit), so a
  * frame costs G−1 submissions.
  */

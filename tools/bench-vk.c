@@ -110,7 +110,8 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
                                            tc->codec_eos_id);
       history[n_hist++] = c0;
       gint64 b = g_get_monotonic_time ();
-      if (!qomni_vk_code_predictor_run (cp, tk, 0, c0, sc, codes, sum, &error)) {
+      if (!qomni_vk_code_predictor_run (cp, tk, f == 0 ? n_prompt - 1 : 0, c0, sc, codes, sum,
+                                        &error)) {
         fprintf (stderr, "bench-vk: code predictor: %s\n", error->message);
         return 1;
       }
