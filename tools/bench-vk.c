@@ -12,6 +12,7 @@
 #include "code-predictor-vk.h"
 #include "config.h"
 #include "error.h"
+#include "ops-cpu.h"
 #include "sampler.h"
 #include "thinker-vk.h"
 #include "vk-device.h"
@@ -21,11 +22,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Frames of the talker step as QomniTalker runs it on the GPU, less the CPU's text
- * projection: one input row through the talker and its codec head (one submission, the
- * 3072 logits back), c0 drawn on the CPU with the repetition penalty and the suppression,
- * then the code predictor's 15 passes (one submission when greedy; 15 with the CPU
- * sampler). */
+/* A random bf16 matrix [rows, cols] in host memory, uniform with variance 1/cols. */
+static QomniTensor
+host_matrix (int rows, int cols, GRand *rng)
+{
+  guint16 *w = g_new (guint16, (size_t) rows * cols);
+  const double a = sqrt (3.0 / cols);
+  for (size_t i = 0; i < (size_t) rows * cols; i++)
+    w[i] = qomni_f32_to_bf16 ((float) g_rand_double_range (rng, -a, a));
+  return (QomniTensor) { .name = "random", .dtype = QOMNI_DTYPE_BF16, .ndim = 2,
+                         .shape = { rows, cols }, .data = w,
+                         .nbytes = sizeof (guint16) * (size_t) rows * cols };
+}
+
+/* Frames of the talker step as QomniTalker runs it on the GPU: the text projection of
+ * one thinker row on the CPU (fc1 [I, Ht] + bias, SiLU, fc2 [H, I] + bias, bf16 weights),
+ * that row plus the last frame's code embeddings through the talker and its codec head
+ * (one submission, the 3072 logits back), c0 drawn on the CPU with the repetition penalty
+ * and the suppression, then the code predictor's 15 passes (one submission when greedy;
+ * 15 with the CPU sampler). */
 static int
 bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
 {
@@ -71,6 +86,12 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
     for (int i = 0; i < n_prompt; i++)
       pos[a * n_prompt + i] = i;
   float *logits = g_new (float, V), *sum = g_new (float, H);
+  const int Ht = cfg->thinker.text.hidden_size, I = tc->text.intermediate_size;
+  QomniTensor fc1 = host_matrix (I, Ht, rng), fc2 = host_matrix (H, I, rng);
+  float *b1 = g_new0 (float, I), *b2 = g_new0 (float, H), *mid = g_new (float, I);
+  float *row = g_new (float, Ht), *proj = g_new (float, H);
+  for (int i = 0; i < Ht; i++)
+    row[i] = (float) g_rand_double_range (rng, -1, 1);
   int *history = g_new (int, max_ctx), *codes = g_new (int, G);
   int p = n_prompt;
   const char *mode_name[2] = { "greedy (code predictor: 1 submission per frame)",
@@ -88,17 +109,21 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
       return 1;
     }
     int n_hist = 0;
-    double t_tk = 0, t_cp = 0, t_all = 0, rec0 = 0, sub0 = 0, rec, sub;
+    double t_tk = 0, t_cp = 0, t_all = 0, t_proj = 0, rec0 = 0, sub0 = 0, rec, sub;
     for (int f = 0; f < warm + n_frames; f++) {
       if (f == warm) {
-        t_tk = t_cp = t_all = 0;
+        t_tk = t_cp = t_all = t_proj = 0;
         qomni_vk_code_predictor_timing (cp, &rec0, &sub0);
       }
       gint64 a = g_get_monotonic_time ();
       if (f > 0) {
-        /* the next input: the frame's code embeddings plus a text row (random here) */
+        /* the next input: the frame's code embeddings plus the projected text row */
+        qomni_cpu_linear (mid, row, 1, &fc1, b1);
+        qomni_cpu_silu (mid, I);
+        qomni_cpu_linear (proj, mid, 1, &fc2, b2);
+        t_proj += (g_get_monotonic_time () - a) * 1e-6;
         for (int h = 0; h < H; h++)
-          sum[h] += x[h];
+          sum[h] += proj[h];
         const int p3[3] = { p, p, p };
         if (!qomni_vk_decoder_forward (tk, sum, 1, p3, NULL, NULL, logits, NULL, &error)) {
           fprintf (stderr, "bench-vk: talker step: %s\n", error->message);
@@ -124,10 +149,10 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
     qomni_vk_code_predictor_timing (cp, &rec, &sub);
     const double bytes = qomni_vk_decoder_step_bytes (tk) + 2.0 * V * H
                          + qomni_vk_code_predictor_frame_bytes (cp);
-    printf ("%s: %d frames, %.2f ms/frame (talker step %.2f ms + code predictor %.2f ms) = "
-            "%.1f frames/s (%.2f x real time at 12.5 frames/s)\n", mode_name[mode], n_frames,
-            per * 1e3, t_tk / n_frames * 1e3, t_cp / n_frames * 1e3, 1.0 / per,
-            1.0 / per / 12.5);
+    printf ("%s: %d frames, %.2f ms/frame (talker step %.2f ms, of which the CPU's text "
+            "projection %.2f ms, + code predictor %.2f ms) = %.1f frames/s (%.2f x real time "
+            "at 12.5 frames/s)\n", mode_name[mode], n_frames, per * 1e3, t_tk / n_frames * 1e3,
+            t_proj / n_frames * 1e3, t_cp / n_frames * 1e3, 1.0 / per, 1.0 / per / 12.5);
     printf ("  code predictor per frame: %.2f ms recording on the CPU, %.2f ms submit + GPU\n",
             (rec - rec0) / n_frames * 1e3, (sub - sub0) / n_frames * 1e3);
     if (mode == 0)
@@ -153,6 +178,13 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
   qomni_vk_profile_print (vk, title);
   qomni_vk_profile_enable (vk, FALSE);
   qomni_sampler_free (greedy);
+  g_free ((gpointer) fc1.data);
+  g_free ((gpointer) fc2.data);
+  g_free (b1);
+  g_free (b2);
+  g_free (mid);
+  g_free (row);
+  g_free (proj);
   g_free (x);
   g_free (pos);
   g_free (logits);
