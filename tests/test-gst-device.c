@@ -11,6 +11,7 @@
 #include <gst/gst.h>
 #include <stdio.h>
 
+#ifdef QOMNI_HAVE_VULKAN
 static int
 count_device_contexts (GstBus *bus)
 {
@@ -96,6 +97,8 @@ run (const char *model, const char *talker_device, GArray *frames, int *contexts
   gst_object_unref (pipeline);
   return failures;
 }
+
+#endif
 
 int
 main (int argc, char **argv)
