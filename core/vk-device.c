@@ -116,6 +116,8 @@ struct _QomniVkCmd {
   guint n_flushed;             /* command buffers already submitted by qomni_vk_cmd_flush */
   QomniVkPipe *ts_pipe;        /* [MAX_TIMESTAMPS] which pipeline ended at stamp i+1 */
   GError *error;               /* first failure while recording */
+  gboolean reusable;           /* submitted again and again; freed by qomni_vk_cmd_abandon */
+  gboolean ended;              /* recording finished */
 };
 
 static const char *
@@ -663,14 +665,15 @@ pipe_ensure (QomniVk *vk, QomniVkPipe id, GError **error)
 
 /* ---- command buffers ---- */
 
-QomniVkCmd *
-qomni_vk_cmd_begin (QomniVk *vk, GError **error)
+static QomniVkCmd *
+cmd_begin (QomniVk *vk, gboolean reusable, GError **error)
 {
   QomniVkCmd *c = g_new0 (QomniVkCmd, 1);
   c->vk = vk;
+  c->reusable = reusable;
   /* One pool per command buffer: recording never contends with another thread's. */
   VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-                                  .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
+                                  .flags = reusable ? 0 : VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
                                   .queueFamilyIndex = vk->qfam };
   if (!check (vkCreateCommandPool (vk->device, &pci, NULL, &c->pool), error, "command pool")) {
     g_free (c);
@@ -681,7 +684,8 @@ qomni_vk_cmd_begin (QomniVk *vk, GError **error)
                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                      .commandBufferCount = 1 };
   VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
+                                  .flags = reusable ? 0
+                                                    : VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
   if (!check (vkAllocateCommandBuffers (vk->device, &ai, &c->cb), error, "command buffer")
       || !check (vkBeginCommandBuffer (c->cb, &bi), error, "command buffer")) {
     qomni_vk_cmd_abandon (c);
@@ -699,6 +703,18 @@ qomni_vk_cmd_begin (QomniVk *vk, GError **error)
     }
   }
   return c;
+}
+
+QomniVkCmd *
+qomni_vk_cmd_begin (QomniVk *vk, GError **error)
+{
+  return cmd_begin (vk, FALSE, error);
+}
+
+QomniVkCmd *
+qomni_vk_cmd_begin_reusable (QomniVk *vk, GError **error)
+{
+  return cmd_begin (vk, TRUE, error);
 }
 
 static void
@@ -822,6 +838,7 @@ void
 qomni_vk_cmd_flush (QomniVkCmd *c)
 {
   QomniVk *vk = c->vk;
+  g_assert (!c->reusable);
   if (c->error)
     return;
   VkCommandBuffer next = VK_NULL_HANDLE;
@@ -893,10 +910,12 @@ qomni_vk_cmd_submit (QomniVkCmd *c, GError **error)
   if (c->error) {
     g_propagate_error (error, c->error);
     c->error = NULL;
-    qomni_vk_cmd_abandon (c);
+    if (!c->reusable)
+      qomni_vk_cmd_abandon (c);
     return FALSE;
   }
-  gboolean ok = check (vkEndCommandBuffer (c->cb), error, "recording");
+  gboolean ok = c->ended || check (vkEndCommandBuffer (c->cb), error, "recording");
+  c->ended = TRUE;
   VkFence fence = VK_NULL_HANDLE;
   VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
   if (ok)
@@ -915,7 +934,8 @@ qomni_vk_cmd_submit (QomniVkCmd *c, GError **error)
     collect_timestamps (c);
   if (fence)
     vkDestroyFence (vk->device, fence, NULL);
-  qomni_vk_cmd_abandon (c);
+  if (!c->reusable)
+    qomni_vk_cmd_abandon (c);
   return ok;
 }
 
@@ -991,6 +1011,12 @@ void
 qomni_vk_profile_enable (QomniVk *vk, gboolean on)
 {
   vk->profile = on;
+}
+
+gboolean
+qomni_vk_profile_enabled (const QomniVk *vk)
+{
+  return vk->profile;
 }
 
 void

@@ -144,6 +144,10 @@ gboolean qomni_vk_download (QomniVk *vk, const QomniVkBuffer *src, uint64_t offs
 
 /* (transfer full) A primary command buffer being recorded. */
 QomniVkCmd *qomni_vk_cmd_begin (QomniVk *vk, GError **error);
+/* (transfer full) The same, for work that repeats unchanged but for the contents of its
+ * buffers (the code predictor's frame): qomni_vk_cmd_submit runs it and keeps it, so it can
+ * be submitted again without recording; qomni_vk_cmd_abandon frees it. No flush. */
+QomniVkCmd *qomni_vk_cmd_begin_reusable (QomniVk *vk, GError **error);
 /* Records one dispatch. Asserts (a programmer error) when the binding count or the
  * push-constant size differ from the pipeline's declaration. Follows it with a
  * compute→compute barrier, so every dispatch sees the previous ones' writes. Pipelines
@@ -164,15 +168,16 @@ void qomni_vk_cmd_fill (QomniVkCmd *cmd, const QomniVkBuffer *dst, uint64_t off,
  * decode step's ~500 dispatches). Order and barriers carry across; failures are kept and
  * reported by qomni_vk_cmd_submit. */
 void qomni_vk_cmd_flush (QomniVkCmd *cmd);
-/* Submits, waits for the fence, collects timestamps, frees cmd. Device loss is
- * QOMNI_ERROR_DEVICE. */
+/* Submits, waits for the fence, collects timestamps, frees cmd (unless reusable). Device
+ * loss is QOMNI_ERROR_DEVICE. */
 gboolean qomni_vk_cmd_submit (QomniVkCmd *cmd, GError **error);
-/* Frees a command buffer without submitting it. */
+/* Frees a command buffer without submitting it (or a reusable one after its runs). */
 void qomni_vk_cmd_abandon (QomniVkCmd *cmd);
 
 /* Per-kernel profiling (QOMNI_PROFILE=1, or enabled here): each dispatch is bracketed by
  * timestamps and accumulated per pipeline. */
 void qomni_vk_profile_enable (QomniVk *vk, gboolean on);
+gboolean qomni_vk_profile_enabled (const QomniVk *vk);
 void qomni_vk_profile_reset (QomniVk *vk);
 /* Prints the table (pipeline, calls, total ms, share) to stdout. */
 void qomni_vk_profile_print (QomniVk *vk, const char *title);

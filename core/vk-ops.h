@@ -120,9 +120,11 @@ typedef struct {
 } QomniVkSoftmaxPush;
 
 /* Router: per row, softmax over E logits, top-k (ties to the lower index), optional
- * renormalization; writes ids[n, K] (uint) and weights[n, K]. */
+ * renormalization; writes ids[n, K] (uint) and weights[n, K]. Rows of logits are l_stride
+ * apart (0: E). shared_gate: logit E of each row is a shared expert's gate, and
+ * weights[sg_off + r] = sigmoid(it). */
 typedef struct {
-  uint32_t n, E, K, l_off, ids_off, w_off, renorm;
+  uint32_t n, E, K, l_off, ids_off, w_off, renorm, l_stride, shared_gate, sg_off;
 } QomniVkTopkPush;
 
 /* x[r, :] += Σ_j w[r·K + j] · y[(r·K + j), :], rows of H. */

@@ -633,16 +633,19 @@ test_eltwise (QomniVkPipe pipe, int n)
   qomni_vk_buffer_free (vk, by);
 }
 
+/* shared: each row carries one more logit (a shared expert's gate), whose sigmoid follows
+ * the n·K weights. */
 static void
-test_topk (int n, int E, int K)
+test_topk (int n, int E, int K, gboolean shared)
 {
-  g_autofree float *lg = randf ((size_t) n * E, 3.0f);
-  g_autofree float *ref_w = g_new (float, n * K), *res_w = g_new (float, n * K);
+  const int S = E + (shared ? 1 : 0), NW = n * K + (shared ? n : 0);
+  g_autofree float *lg = randf ((size_t) n * S, 3.0f);
+  g_autofree float *ref_w = g_new (float, NW), *res_w = g_new (float, NW);
   g_autofree int *ref_i = g_new (int, n * K);
   g_autofree guint32 *res_i = g_new (guint32, n * K);
   g_autofree float *p = g_new (float, E);
   for (int r = 0; r < n; r++) {
-    memcpy (p, lg + (size_t) r * E, sizeof (float) * E);
+    memcpy (p, lg + (size_t) r * S, sizeof (float) * E);
     qomni_cpu_softmax (p, E);
     qomni_cpu_topk (p, E, K, ref_i + r * K);
     float sum = 0;
@@ -650,21 +653,26 @@ test_topk (int n, int E, int K)
       sum += ref_w[r * K + j] = p[ref_i[r * K + j]];
     for (int j = 0; j < K; j++)
       ref_w[r * K + j] /= sum;
+    if (shared)
+      ref_w[n * K + r] = 1.0f / (1.0f + expf (-lg[(size_t) r * S + E]));
   }
-  QomniVkBuffer *bl = upload (lg, (size_t) n * E * 4);
-  QomniVkBuffer *bi = out_new (n * K, NULL), *bw = out_new (n * K, NULL);
-  QomniVkTopkPush pc = { .n = n, .E = E, .K = K, .ids_off = GUARD, .w_off = GUARD, .renorm = 1 };
+  QomniVkBuffer *bl = upload (lg, (size_t) n * S * 4);
+  QomniVkBuffer *bi = out_new (n * K, NULL), *bw = out_new (NW, NULL);
+  QomniVkTopkPush pc = { .n = n, .E = E, .K = K, .ids_off = GUARD, .w_off = GUARD, .renorm = 1,
+                         .l_stride = shared ? S : 0, .shared_gate = shared,
+                         .sg_off = GUARD + n * K };
   QomniVkBind b[] = { { bl }, { bi }, { bw } };
   QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
   qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_TOPK, b, 3, &pc, sizeof pc, n, 1, 1);
   submit (c);
-  gboolean g = out_get (bi, n * K, (float *) res_i) & out_get (bw, n * K, res_w);
+  gboolean g = out_get (bi, n * K, (float *) res_i) & out_get (bw, NW, res_w);
   int wrong = 0;
   for (int i = 0; i < n * K; i++)
     wrong += (int) res_i[i] != ref_i[i];
   char name[96];
-  snprintf (name, sizeof name, "moe_topk n=%d E=%d k=%d (%d ids differ)", n, E, K, wrong);
-  report (name, wrong ? INFINITY : nmse (res_w, ref_w, n * K), 1e-11, g);
+  snprintf (name, sizeof name, "moe_topk n=%d E=%d k=%d%s (%d ids differ)", n, E, K,
+            shared ? " +shared gate" : "", wrong);
+  report (name, wrong ? INFINITY : nmse (res_w, ref_w, NW), 1e-11, g);
   qomni_vk_buffer_free (vk, bl);
   qomni_vk_buffer_free (vk, bi);
   qomni_vk_buffer_free (vk, bw);
@@ -937,9 +945,11 @@ main (int argc, char **argv)
     test_eltwise (elts[i], 257);
     test_eltwise (elts[i], 10000);
   }
-  test_topk (3, 8, 2);
-  test_topk (2, 128, 8);
-  test_topk (1, 7, 7);
+  test_topk (3, 8, 2, FALSE);
+  test_topk (2, 128, 8, FALSE);
+  test_topk (1, 7, 7, FALSE);
+  test_topk (3, 128, 6, TRUE);
+  test_topk (1, 8, 2, TRUE);
   test_combine (2, 33, 3);
   test_combine (1, 2048, 8);
   test_argmax (1);

@@ -77,7 +77,7 @@ speech_out_new (QomniModel *model, QomniThinker *thinker, const SpeechOutOptions
       return NULL;
     }
   }
-  s->talker = qomni_talker_new (model->weights, c, 8192, error);
+  s->talker = qomni_talker_new_on (model->weights, c, 8192, opt->vk, error);
   if (s->talker)
     s->vocoder = qomni_code2wav_new (model->weights, c, error);
   if (s->vocoder)
