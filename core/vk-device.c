@@ -74,6 +74,12 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_CONV1D_T_F32] = CONV ("conv1d_t_f32"),
   [QOMNI_VK_PIPE_CONV1D_T_F16] = CONV ("conv1d_t_f16"),
   [QOMNI_VK_PIPE_CONV1D_T_BF16] = CONV ("conv1d_t_bf16"),
+  [QOMNI_VK_PIPE_CONV1D_N_F32] = CONV ("conv1d_n_f32"),
+  [QOMNI_VK_PIPE_CONV1D_N_F16] = CONV ("conv1d_n_f16"),
+  [QOMNI_VK_PIPE_CONV1D_N_BF16] = CONV ("conv1d_n_bf16"),
+  [QOMNI_VK_PIPE_CONV1D_TN_F32] = CONV ("conv1d_tn_f32"),
+  [QOMNI_VK_PIPE_CONV1D_TN_F16] = CONV ("conv1d_tn_f16"),
+  [QOMNI_VK_PIPE_CONV1D_TN_BF16] = CONV ("conv1d_tn_bf16"),
   [QOMNI_VK_PIPE_EMBED_MEAN_F32] = EMBED_MEAN ("embed_mean_f32"),
   [QOMNI_VK_PIPE_EMBED_MEAN_F16] = EMBED_MEAN ("embed_mean_f16"),
   [QOMNI_VK_PIPE_EMBED_MEAN_BF16] = EMBED_MEAN ("embed_mean_bf16"),
@@ -189,6 +195,19 @@ qomni_vk_pipe_for_float_dtype (QomniVkPipe family, int dtype)
 {
   const int p = qomni_vk_pipe_for_dtype (family, dtype);
   return p < 0 || p - (int) family > 2 ? -1 : p;
+}
+
+int
+qomni_vk_conv_pipe (int dtype, gboolean transposed, uint32_t R, uint32_t *tile_r,
+                    uint32_t *tile_m)
+{
+  const gboolean narrow = R <= 32;
+  *tile_r = narrow ? 16 : 64;
+  *tile_m = narrow ? 256 : 64;
+  return qomni_vk_pipe_for_float_dtype (
+      narrow ? (transposed ? QOMNI_VK_PIPE_CONV1D_TN_F32 : QOMNI_VK_PIPE_CONV1D_N_F32)
+             : (transposed ? QOMNI_VK_PIPE_CONV1D_T_F32 : QOMNI_VK_PIPE_CONV1D_F32),
+      dtype);
 }
 
 static gboolean

@@ -148,7 +148,8 @@ typedef struct {
  * CONV1D_T: weight [cin, cout, k], k a multiple of stride, trimmed by k − stride on both
  * sides: y [M·stride, cout] with M = L − k/stride + 1.
  * flags: QOMNI_VK_ACCUMULATE (y += conv), QOMNI_VK_CONV_BIAS. Grid (⌈R/64⌉, ⌈M/64⌉) with
- * R = cout (CONV1D) or stride·cout (CONV1D_T). */
+ * R = cout (CONV1D) or stride·cout (CONV1D_T); the narrow variants (_N, _TN) take
+ * (⌈R/16⌉, ⌈M/256⌉) and suit R ≤ 32 (qomni_vk_conv_pipe in vk-device.h picks). */
 enum { QOMNI_VK_CONV_BIAS = 1u << 1 };
 typedef struct {
   uint32_t L, M, cin, cout, k, dil, stride, w_off, x_off, y_off, b_off, flags;

@@ -13,7 +13,9 @@
 //   the same memory as [M·s, cout].
 //
 // Tiles as matmul.comp: 64 columns × 64 output rows per workgroup of 256, K in steps of 16
-// through shared memory. flags bit 0: y += result (a residual); bit 1: add the bias.
+// through shared memory; NARROW: 16 columns × 256 rows, for the last blocks' few channels
+// (R ≤ 32), where a 64-wide tile would mostly compute padding. Each thread owns a 4 × 4
+// block either way. flags bit 0: y += result (a residual); bit 1: add the bias.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "weights.glsl"
@@ -26,8 +28,13 @@ layout (std430, binding = 1) readonly buffer XBuf { float x[]; };
 layout (std430, binding = 2) buffer YBuf { float y[]; };
 layout (std430, binding = 3) readonly buffer BBuf { float bias[]; };
 
+#ifdef NARROW
+#define BM 16
+#define BN 256
+#else
 #define BM 64
 #define BN 64
+#endif
 #define BK 16
 
 shared float ws[BK][BM + 1];
@@ -45,8 +52,8 @@ main ()
   const uint tid = gl_LocalInvocationID.x;
   const uint r0 = gl_WorkGroupID.x * BM;
   const uint t0 = gl_WorkGroupID.y * BN;
-  const uint tr = (tid % 16u) * 4u;
-  const uint tc = (tid / 16u) * 4u;
+  const uint tr = (tid % (BM / 4u)) * 4u;
+  const uint tc = (tid / (BM / 4u)) * 4u;
   float acc[4][4];
   for (uint i = 0; i < 4; i++)
     for (uint j = 0; j < 4; j++)
@@ -67,7 +74,11 @@ main ()
 #endif
       }
       ws[l % BK][row] = wv;
-      const uint m = t0 + row;
+    }
+    for (uint l = tid; l < BN * BK; l += WG) {
+      const uint col = l / BK, kk = k0 + l % BK;
+      const uint a = kk / p.cin, ci = kk % p.cin;
+      const uint m = t0 + col;
       float xv = 0.0;
       if (m < p.M && kk < K) {
 #ifdef TRANSPOSED
@@ -78,7 +89,7 @@ main ()
         if (src >= 0)
           xv = x[p.x_off + uint (src) * p.cin + ci];
       }
-      xs[l % BK][row] = xv;
+      xs[l % BK][col] = xv;
     }
     barrier ();
     for (uint kk = 0; kk < BK; kk++) {

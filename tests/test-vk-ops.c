@@ -777,17 +777,29 @@ test_conv1d (QomniDType dt, gboolean transposed, int L, int cin, int cout, int k
   QomniVkConvPush pc = { .L = L, .M = M, .cin = cin, .cout = cout, .k = k, .dil = dil,
                          .stride = s, .y_off = GUARD,
                          .flags = QOMNI_VK_CONV_BIAS | (acc ? QOMNI_VK_ACCUMULATE : 0) };
-  QomniVkPipe pipe = qomni_vk_pipe_for_float_dtype (transposed ? QOMNI_VK_PIPE_CONV1D_T_F32
-                                                               : QOMNI_VK_PIPE_CONV1D_F32, dt);
-  QomniVkBind b[] = { { bw }, { bx }, { by }, { bb } };
-  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
-  qomni_vk_dispatch (c, pipe, b, 4, &pc, sizeof pc, (R + 63) / 64, (M + 63) / 64, 1);
-  submit (c);
-  gboolean g = out_get (by, (size_t) T * cout, res);
-  char name[96];
-  snprintf (name, sizeof name, "%s L=%d %d->%d k=%d %s=%d%s", qomni_vk_pipe_name (pipe), L, cin,
-            cout, k, transposed ? "s" : "d", transposed ? s : dil, acc ? " acc" : "");
-  report (name, nmse (res, ref, (size_t) T * cout), 1e-10, g);
+  /* both tilings on every shape, whatever qomni_vk_conv_pipe would pick */
+  for (int narrow = 0; narrow < 2; narrow++) {
+    QomniVkPipe fam = narrow ? (transposed ? QOMNI_VK_PIPE_CONV1D_TN_F32 : QOMNI_VK_PIPE_CONV1D_N_F32)
+                             : (transposed ? QOMNI_VK_PIPE_CONV1D_T_F32 : QOMNI_VK_PIPE_CONV1D_F32);
+    QomniVkPipe pipe = qomni_vk_pipe_for_float_dtype (fam, dt);
+    const int tr = narrow ? 16 : 64, tm = narrow ? 256 : 64;
+    if (acc) {
+      GError *error = NULL;
+      g_autofree guint32 *init = g_new (guint32, (size_t) T * cout);
+      memcpy (init, y0, (size_t) T * cout * 4);
+      qomni_vk_upload (vk, by, 4 * GUARD, init, (size_t) T * cout * 4, &error);
+      g_assert_no_error (error);
+    }
+    QomniVkBind b[] = { { bw }, { bx }, { by }, { bb } };
+    QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+    qomni_vk_dispatch (c, pipe, b, 4, &pc, sizeof pc, (R + tr - 1) / tr, (M + tm - 1) / tm, 1);
+    submit (c);
+    gboolean g = out_get (by, (size_t) T * cout, res);
+    char name[96];
+    snprintf (name, sizeof name, "%s L=%d %d->%d k=%d %s=%d%s", qomni_vk_pipe_name (pipe), L,
+              cin, cout, k, transposed ? "s" : "d", transposed ? s : dil, acc ? " acc" : "");
+    report (name, nmse (res, ref, (size_t) T * cout), 1e-10, g);
+  }
   qomni_vk_buffer_free (vk, bw);
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, bb);
@@ -1158,6 +1170,7 @@ main (int argc, char **argv)
   test_conv1d (QOMNI_DTYPE_F32, FALSE, 100, 7, 1, 7, 3, 1, FALSE);   /* to one channel */
   test_conv1d (QOMNI_DTYPE_F32, TRUE, 4, 20, 9, 6, 1, 3, TRUE);
   test_conv1d (QOMNI_DTYPE_BF16, FALSE, 130, 96, 96, 7, 3, 1, FALSE);
+  test_conv1d (QOMNI_DTYPE_F32, FALSE, 300, 5, 4, 7, 9, 1, TRUE);   /* several narrow tiles */
   test_dwconv1d (1, 5, 7, 1);
   test_dwconv1d (37, 33, 7, 1);
   test_dwconv1d (20, 8, 3, 4);
