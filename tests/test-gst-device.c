@@ -1,6 +1,7 @@
-/* Two qomni elements with device=vulkan in one pipeline share one Vulkan device through
- * the qomni.vulkan.device context: exactly one have-context of that type on the bus, and
- * the pipeline runs the fixture's prompt to EOS. Exits 77 (meson SKIP) where no Vulkan
+/* Three qomni elements with device=vulkan in one pipeline (encoder, thinker, vocoder)
+ * share one Vulkan device through the qomni.vulkan.device context: exactly one
+ * have-context of that type on the bus, and the pipeline runs the fixture's prompt to EOS
+ * with the vocoder producing speech. Exits 77 (meson SKIP) where no Vulkan
  * device exists or the build has no Vulkan backend. */
 #include "qomni-gst.h"
 #ifdef QOMNI_HAVE_VULKAN
@@ -34,6 +35,14 @@ count_device_contexts (GstBus *bus)
   return n;
 }
 
+static GstPadProbeReturn
+count_samples (GstPad *pad, GstPadProbeInfo *info, gpointer user)
+{
+  guint64 *n = user;
+  *n += gst_buffer_get_size (GST_PAD_PROBE_INFO_BUFFER (info)) / sizeof (float);
+  return GST_PAD_PROBE_OK;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -53,10 +62,15 @@ main (int argc, char **argv)
   const char *shared = g_getenv ("QOMNI_SHARED_DIR");
   g_autofree char *model = g_build_filename (shared ? shared : "../shared", "fixtures",
                                              "tiny-omni", NULL);
+  /* the model is named on the most downstream element, which opens first; the others
+   * find it, and the device it created, through the contexts */
   g_autofree char *desc = g_strdup_printf (
       "audiotestsrc wave=pink-noise num-buffers=50 samplesperbuffer=1600 ! audioconvert ! "
       "audioresample ! qomniencode device=vulkan chunk-duration=0 ! "
-      "qomnithinker name=t model=%s device=vulkan max-tokens=4 temperature=0 ! fakesink", model);
+      "qomnithinker name=t device=vulkan max-tokens=4 temperature=0 ! "
+      "fakesink async=false t.talker_0 ! queue ! qomnitalker greedy=true max-frames=6 ! "
+      "qomnivocoder name=voc model=%s device=vulkan chunk-frames=4 left-context=2 ! "
+      "fakesink name=audio async=false", model);
   GstElement *pipeline = gst_parse_launch (desc, &error);
   if (!pipeline) {
     printf ("FAIL: %s\n", error->message);
@@ -64,12 +78,18 @@ main (int argc, char **argv)
   }
   GstBus *bus = gst_element_get_bus (pipeline);
   int failures = 0;
+  guint64 samples = 0;
+  GstElement *audio = gst_bin_get_by_name (GST_BIN (pipeline), "audio");
+  GstPad *apad = gst_element_get_static_pad (audio, "sink");
+  gst_pad_add_probe (apad, GST_PAD_PROBE_TYPE_BUFFER, count_samples, &samples, NULL);
+  gst_object_unref (apad);
+  gst_object_unref (audio);
   if (gst_element_set_state (pipeline, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE) {
     printf ("FAIL: the pipeline did not reach READY\n");
     failures++;
   }
   const int contexts = count_device_contexts (bus);
-  printf ("%d qomni.vulkan.device have-context message(s) for 2 elements\n", contexts);
+  printf ("%d qomni.vulkan.device have-context message(s) for 3 elements\n", contexts);
   if (contexts != 1)
     failures++;
   gst_element_set_state (pipeline, GST_STATE_PLAYING);
@@ -81,6 +101,10 @@ main (int argc, char **argv)
   }
   if (end)
     gst_message_unref (end);
+  /* 6 talker steps, chunks of 4: 1920 · 6 − 2 · 555 samples from the GPU vocoder */
+  printf ("%" G_GUINT64_FORMAT " samples of speech\n", samples);
+  if (samples != 1920 * 6 - 2 * 555)
+    failures++;
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (bus);
   gst_object_unref (pipeline);
