@@ -143,7 +143,7 @@ qomni_cmd_generate (int argc, char **argv)
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\"; \"\" for none)", "TEXT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
     { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_path, "an audio file sent before the prompt (any format GStreamer decodes)", "FILE" },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker runs", "DEV" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker (and with --speak, Code2Wav) runs", "DEV" },
     { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "an image sent before the prompt (any format GStreamer decodes)", "FILE" },
     { "max-pixels", 0, 0, G_OPTION_ARG_INT, &max_pixels, "resize larger images to at most this many pixels (448x448)", "N" },
     { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "most tokens to generate (256)", "N" },
@@ -260,7 +260,7 @@ qomni_cmd_generate (int argc, char **argv)
   Run run = { NULL, NULL };
   if (speak) {
     SpeechOutOptions so = { speak, speaker, max_frames, chunk_frames, left_context, greedy,
-                            print_codes };
+                            print_codes, vk };
     run.speech = speech_out_new (model, thinker, &so, &error);
     if (!run.speech) {
       fprintf (stderr, "qomni generate: %s\n", error->message);

@@ -14,6 +14,7 @@ typedef struct {
   int chunk_frames, left_context;
   gboolean greedy;
   gboolean print_codes;    /* "codes: c0 … c15" per frame on stdout */
+  QomniVk *vk;             /* borrowed: Code2Wav on this device; NULL: the CPU */
 } SpeechOutOptions;
 
 /* (transfer full) Captures the thinker's states from now on. */
