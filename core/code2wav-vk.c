@@ -527,10 +527,11 @@ ensure (QomniVkCode2Wav *g, int frames, GError **error)
     uint64_t big, pw, longest;
     plan (g, frames, &big, &pw, &longest);
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "code2wav: one decode call of %d frames needs %" G_GUINT64_FORMAT " MiB in "
-                 "one binding, more than this device allows (%" G_GUINT64_FORMAT " MiB); "
-                 "decode in smaller chunks", frames, (4 * MAX (big, pw)) >> 20,
-                 qomni_vk_max_range (g->vk) >> 20);
+                 "code2wav: one decode call of %d frames is too long for this device (it "
+                 "needs %" G_GUINT64_FORMAT " MiB in one binding, the device allows %"
+                 G_GUINT64_FORMAT "; and at most %u·64 samples per dispatch); decode in "
+                 "smaller chunks", frames, (4 * MAX (big, pw)) >> 20,
+                 qomni_vk_max_range (g->vk) >> 20, MAX_GRID);
     return FALSE;
   }
   const int cap = fits (g, 2 * g->cap) ? MAX (frames, 2 * g->cap) : frames;

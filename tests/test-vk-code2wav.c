@@ -159,6 +159,21 @@ main (void)
     g_free (wav);
   }
 
+  /* a call longer than one dispatch grid holds (5000 frames = 9.6 M samples): a clear
+   * error, and the decoder still works afterwards */
+  {
+    const int F = 5000;
+    g_autofree int *many = g_new0 (int, 16 * F);
+    g_assert_false (qomni_code2wav_decode (gpu, many, F, &wav, &n, &error));
+    g_assert_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED);
+    printf ("# %s\n", error->message);
+    g_clear_error (&error);
+    g_assert_true (qomni_code2wav_decode (gpu, many, 3, &wav, &n, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (n, ==, 3 * 1920 - 555);
+    g_free (wav);
+  }
+
   /* bad input: a clear error, nothing decoded */
   codes[3] = 5000;
   g_assert_false (qomni_code2wav_decode (gpu, codes, 40, &wav, &n, &error));

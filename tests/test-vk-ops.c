@@ -9,7 +9,8 @@
  * through A&S 7.1.26, tanh) get 1e-9 … 1e-7.
  *
  *   test-vk-ops            run the table; exit 0, 1 on a failure, 77 without a device
- *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul and attention (GFLOP/s)
+ *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul, attention and Code2Wav's
+ *                          convolutions (GFLOP/s)
  */
 #include "error.h"
 #include "ops-cpu.h"
@@ -1058,6 +1059,52 @@ perf (int scale)
       qomni_vk_buffer_free (vk, bp);
     }
     qomni_vk_buffer_free (vk, kv);
+  }
+  /* Code2Wav's convolutions at the release's widths for a 35-frame call (chunk 10 +
+   * context 25), bf16 kernels: block 1's transposed conv and first residual conv, block 4's
+   * dilated conv, and the final 96 → 1 conv (narrow tiles) */
+  {
+    static const struct { const char *what; gboolean tr; int L, cin, cout, k, dil, s; } cs[] = {
+      { "conv_t 1536->768 k16 s8", TRUE, 140, 1536, 768, 16, 1, 8 },
+      { "conv 768->768 k7 d3", FALSE, 1120, 768, 768, 7, 3, 1 },
+      { "conv 96->96 k7 d9", FALSE, 67200, 96, 96, 7, 9, 1 },
+      { "conv 96->1 k7", FALSE, 67200, 96, 1, 7, 1, 1 },
+    };
+    QomniVkBuffer *cx = qomni_vk_buffer_new (vk, 4 * (uint64_t) 67200 * 96, QOMNI_VK_MEM_DEVICE,
+                                             "perf conv x", &error);
+    QomniVkBuffer *cy = qomni_vk_buffer_new (vk, 4 * (uint64_t) 67200 * 96, QOMNI_VK_MEM_DEVICE,
+                                             "perf conv y", &error);
+    QomniVkBuffer *cw = qomni_vk_buffer_new (vk, 2 * (uint64_t) 1536 * 768 * 16,
+                                             QOMNI_VK_MEM_DEVICE, "perf conv w", &error);
+    g_assert_no_error (error);
+    QomniVkFillPush fp = { .n_words = 67200 * 96 / 2, .mode = 0, .scale = 0.1f };
+    QomniVkBind fb[] = { { cx } }, fw[] = { { cw } };
+    QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+    qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, fb, 1, &fp, sizeof fp, 4096, 1, 1);
+    fp.n_words = 1536 * 768 * 16 / 2;
+    fp.seed = 1;
+    qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, fw, 1, &fp, sizeof fp, 4096, 1, 1);
+    submit (c);
+    for (guint i = 0; i < G_N_ELEMENTS (cs); i++) {
+      const int M = cs[i].tr ? cs[i].L - cs[i].k / cs[i].s + 1 : cs[i].L;
+      const int R = cs[i].tr ? cs[i].s * cs[i].cout : cs[i].cout;
+      uint32_t tr, tm;
+      const int pipe = qomni_vk_conv_pipe (QOMNI_DTYPE_BF16, cs[i].tr, R, &tr, &tm);
+      QomniVkConvPush cp = { .L = cs[i].L, .M = M, .cin = cs[i].cin, .cout = cs[i].cout,
+                             .k = cs[i].k, .dil = cs[i].dil, .stride = cs[i].s,
+                             .flags = QOMNI_VK_CONV_BIAS };
+      QomniVkBind cb[] = { { cw }, { cx }, { cy }, { cx } };
+      const double t = time_dispatches (pipe, cb, 4, &cp, sizeof cp, (R + tr - 1) / tr,
+                                        (M + tm - 1) / tm, 3);
+      const double flop = 2.0 * M * R * (double) cs[i].cin * (cs[i].tr ? cs[i].k / cs[i].s
+                                                                          : cs[i].k);
+      char name[64];
+      snprintf (name, sizeof name, "%s L=%d", cs[i].what, cs[i].L);
+      printf ("  %-36s %10.1f %10s %10.1f\n", name, t * 1e6, "", flop / t * 1e-9);
+    }
+    qomni_vk_buffer_free (vk, cx);
+    qomni_vk_buffer_free (vk, cy);
+    qomni_vk_buffer_free (vk, cw);
   }
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, by);
