@@ -35,6 +35,7 @@ count_device_contexts (GstBus *bus)
   return n;
 }
 
+#ifdef QOMNI_HAVE_VULKAN
 static GstPadProbeReturn
 count_samples (GstPad *pad, GstPadProbeInfo *info, gpointer user)
 {
@@ -42,6 +43,7 @@ count_samples (GstPad *pad, GstPadProbeInfo *info, gpointer user)
   *n += gst_buffer_get_size (GST_PAD_PROBE_INFO_BUFFER (info)) / sizeof (float);
   return GST_PAD_PROBE_OK;
 }
+#endif
 
 int
 main (int argc, char **argv)
