@@ -25,6 +25,8 @@ typedef struct {
 #define MATVEC(s) { s, 5, sizeof (QomniVkMatvecPush), { 128, 2 }, 2 }
 #define MATMUL(s) { s, 3, sizeof (QomniVkMatmulPush), { 256 }, 1 }
 #define EMBED(s) { s, 3, sizeof (QomniVkEmbedPush), { 128 }, 1 }
+#define CONV(s) { s, 4, sizeof (QomniVkConvPush), { 256 }, 1 }
+#define EMBED_MEAN(s) { s, 3, sizeof (QomniVkEmbedMeanPush), { 128 }, 1 }
 
 static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_MATVEC_F32] = MATVEC ("matvec_f32"),
@@ -66,6 +68,24 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_MOE_COMBINE] = { "moe_combine", 3, sizeof (QomniVkCombinePush), { 256 }, 1 },
   [QOMNI_VK_PIPE_ARGMAX] = { "argmax", 2, sizeof (QomniVkArgmaxPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_FILL_RANDOM] = { "fill_random", 1, sizeof (QomniVkFillPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_CONV1D_F32] = CONV ("conv1d_f32"),
+  [QOMNI_VK_PIPE_CONV1D_F16] = CONV ("conv1d_f16"),
+  [QOMNI_VK_PIPE_CONV1D_BF16] = CONV ("conv1d_bf16"),
+  [QOMNI_VK_PIPE_CONV1D_T_F32] = CONV ("conv1d_t_f32"),
+  [QOMNI_VK_PIPE_CONV1D_T_F16] = CONV ("conv1d_t_f16"),
+  [QOMNI_VK_PIPE_CONV1D_T_BF16] = CONV ("conv1d_t_bf16"),
+  [QOMNI_VK_PIPE_CONV1D_N_F32] = CONV ("conv1d_n_f32"),
+  [QOMNI_VK_PIPE_CONV1D_N_F16] = CONV ("conv1d_n_f16"),
+  [QOMNI_VK_PIPE_CONV1D_N_BF16] = CONV ("conv1d_n_bf16"),
+  [QOMNI_VK_PIPE_CONV1D_TN_F32] = CONV ("conv1d_tn_f32"),
+  [QOMNI_VK_PIPE_CONV1D_TN_F16] = CONV ("conv1d_tn_f16"),
+  [QOMNI_VK_PIPE_CONV1D_TN_BF16] = CONV ("conv1d_tn_bf16"),
+  [QOMNI_VK_PIPE_EMBED_MEAN_F32] = EMBED_MEAN ("embed_mean_f32"),
+  [QOMNI_VK_PIPE_EMBED_MEAN_F16] = EMBED_MEAN ("embed_mean_f16"),
+  [QOMNI_VK_PIPE_EMBED_MEAN_BF16] = EMBED_MEAN ("embed_mean_bf16"),
+  [QOMNI_VK_PIPE_DWCONV1D] = { "dwconv1d", 3, sizeof (QomniVkDwConvPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_SNAKE] = { "snake", 3, sizeof (QomniVkSnakePush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_SCALE_ADD] = { "scale_add", 3, sizeof (QomniVkScaleAddPush), { 256 }, 1 },
 };
 _Static_assert (G_N_ELEMENTS (pipe_table) == QOMNI_VK_PIPE_COUNT, "one row per pipeline");
 
@@ -172,6 +192,26 @@ qomni_vk_pipe_for_dtype (QomniVkPipe family, int dtype)
   if (dtype < 0 || dtype >= QOMNI_DTYPE_COUNT || order[dtype] < 0)
     return -1;
   return (int) family + order[dtype];
+}
+
+int
+qomni_vk_pipe_for_float_dtype (QomniVkPipe family, int dtype)
+{
+  const int p = qomni_vk_pipe_for_dtype (family, dtype);
+  return p < 0 || p - (int) family > 2 ? -1 : p;
+}
+
+int
+qomni_vk_conv_pipe (int dtype, gboolean transposed, uint32_t R, uint32_t *tile_r,
+                    uint32_t *tile_m)
+{
+  const gboolean narrow = R <= 32;
+  *tile_r = narrow ? 16 : 64;
+  *tile_m = narrow ? 256 : 64;
+  return qomni_vk_pipe_for_float_dtype (
+      narrow ? (transposed ? QOMNI_VK_PIPE_CONV1D_TN_F32 : QOMNI_VK_PIPE_CONV1D_N_F32)
+             : (transposed ? QOMNI_VK_PIPE_CONV1D_T_F32 : QOMNI_VK_PIPE_CONV1D_F32),
+      dtype);
 }
 
 static gboolean

@@ -97,12 +97,37 @@ typedef enum {
   QOMNI_VK_PIPE_MOE_COMBINE,
   QOMNI_VK_PIPE_ARGMAX,
   QOMNI_VK_PIPE_FILL_RANDOM,
+  QOMNI_VK_PIPE_CONV1D_F32,     /* causal conv as an implicit-im2col product (Code2Wav) */
+  QOMNI_VK_PIPE_CONV1D_F16,
+  QOMNI_VK_PIPE_CONV1D_BF16,
+  QOMNI_VK_PIPE_CONV1D_T_F32,   /* causal transposed conv, trimmed as CausalTransConv1d */
+  QOMNI_VK_PIPE_CONV1D_T_F16,
+  QOMNI_VK_PIPE_CONV1D_T_BF16,
+  QOMNI_VK_PIPE_CONV1D_N_F32,   /* the same two with 16 × 256 tiles, for ≤ 32 channels */
+  QOMNI_VK_PIPE_CONV1D_N_F16,
+  QOMNI_VK_PIPE_CONV1D_N_BF16,
+  QOMNI_VK_PIPE_CONV1D_TN_F32,
+  QOMNI_VK_PIPE_CONV1D_TN_F16,
+  QOMNI_VK_PIPE_CONV1D_TN_BF16,
+  QOMNI_VK_PIPE_EMBED_MEAN_F32, /* mean of one row per codebook */
+  QOMNI_VK_PIPE_EMBED_MEAN_F16,
+  QOMNI_VK_PIPE_EMBED_MEAN_BF16,
+  QOMNI_VK_PIPE_DWCONV1D,       /* depthwise causal conv, f32 weights */
+  QOMNI_VK_PIPE_SNAKE,          /* SnakeBeta */
+  QOMNI_VK_PIPE_SCALE_ADD,      /* x += g ⊙ y per channel (LayerScale) */
   QOMNI_VK_PIPE_COUNT
 } QomniVkPipe;
 
 /* Weight-dtype variant of a family: pipe + the dtype's index in the family, or -1 when
  * the dtype has no variant. Families: MATVEC, SWIGLU, MATMUL, EMBED. */
 int qomni_vk_pipe_for_dtype (QomniVkPipe family_f32, int dtype);
+/* The same for the float-only families (f32, f16, bf16): CONV1D(_T, _N, _TN), EMBED_MEAN. */
+int qomni_vk_pipe_for_float_dtype (QomniVkPipe family_f32, int dtype);
+/* The convolution pipeline for a weight dtype, transposed or not, with R output columns
+ * (-1 for a dtype without a variant): the narrow tiles for R ≤ 32. *tile_r, *tile_m: its
+ * tile, so the grid is (⌈R/tile_r⌉, ⌈M/tile_m⌉). */
+int qomni_vk_conv_pipe (int dtype, gboolean transposed, uint32_t R, uint32_t *tile_r,
+                        uint32_t *tile_m);
 
 const char *qomni_vk_pipe_name (QomniVkPipe pipe);
 /* Specialization constant i of a pipeline (0: workgroup width; matvec 1: rows per group). */

@@ -144,4 +144,40 @@ typedef struct {
   float scale, bias;
 } QomniVkFillPush;
 
+/* Code2Wav's causal convolutions over time-major x [L, cin] (CONV1D, CONV1D_T; weights in
+ * their PyTorch layouts at w_off of binding 0, bias [cout] f32 at b_off of binding 3):
+ * CONV1D: weight [cout, cin, k], dilation dil, y [L, cout] (set M = L).
+ * CONV1D_T: weight [cin, cout, k], k a multiple of stride, trimmed by k − stride on both
+ * sides: y [M·stride, cout] with M = L − k/stride + 1.
+ * flags: QOMNI_VK_ACCUMULATE (y += conv), QOMNI_VK_CONV_BIAS. Grid (⌈R/64⌉, ⌈M/64⌉) with
+ * R = cout (CONV1D) or stride·cout (CONV1D_T); the narrow variants (_N, _TN) take
+ * (⌈R/16⌉, ⌈M/256⌉) and suit R ≤ 32 (qomni_vk_conv_pipe in vk-device.h picks). */
+enum { QOMNI_VK_CONV_BIAS = 1u << 1 };
+typedef struct {
+  uint32_t L, M, cin, cout, k, dil, stride, w_off, x_off, y_off, b_off, flags;
+} QomniVkConvPush;
+
+/* Depthwise causal conv over [L, C]: weight [C, k] at w_off and bias [C] at b_off of
+ * binding 2 (f32). Grid-stride. */
+typedef struct {
+  uint32_t L, C, k, dil, x_off, y_off, w_off, b_off;
+} QomniVkDwConvPush;
+
+/* SnakeBeta over [n, C]: y = x + inv_beta·sin²(x·alpha), alpha [C] at a_off and inv_beta
+ * [C] at b_off of binding 2. Grid-stride; y may alias x. */
+typedef struct {
+  uint32_t n, C, x_off, y_off, a_off, b_off;
+} QomniVkSnakePush;
+
+/* x[t, c] += g[g_off + c] · y[t, c] over [n, C]. Grid-stride. */
+typedef struct {
+  uint32_t n, C, x_off, y_off, g_off;
+} QomniVkScaleAddPush;
+
+/* y[f, :] = mean over q < Q of W[q·cb + codes[codes_off + q·codes_stride + f], :] (cols
+ * elements) for f < n; grid (1, n). */
+typedef struct {
+  uint32_t cols, n, Q, cb, codes_off, codes_stride, y_off;
+} QomniVkEmbedMeanPush;
+
 G_END_DECLS

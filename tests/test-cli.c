@@ -4,6 +4,9 @@
  * tensors) — and generate runs on both and on the fixture, printing the ids it made. */
 #include "refs.h"
 #include "quant.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "vk-device.h"
+#endif
 
 #include <glib/gstdio.h>
 #include <zlib.h>
@@ -148,6 +151,54 @@ test_generate_fixture (void)
   g_assert_cmpint (st.st_size, ==, 44 + 4 * (12 * 1920 - 555));
 }
 
+/* --device vulkan --speak: the thinker and Code2Wav on the GPU (the talker on the CPU). The
+ * greedy answer gives the same codec frames as on the CPU, and the WAV's samples are
+ * within NMSE 1e-6 of the CPU's (test-vk-code2wav's bound for the GPU decoder). Skipped
+ * without a Vulkan device. */
+static void
+test_generate_vulkan_speak (void)
+{
+#ifndef QOMNI_HAVE_VULKAN
+  g_test_skip ("built without the Vulkan backend");
+#else
+  GError *error = NULL;
+  QomniVk *probe = qomni_vk_new (-1, &error);
+  if (!probe) {
+    g_test_skip (error->message);
+    g_error_free (error);
+    return;
+  }
+  qomni_vk_free (probe);
+  g_autofree char *model = refs_path ("tiny-omni");
+  g_autofree char *wav[2] = { g_build_filename (tmpdir, "cpu.wav", NULL),
+                              g_build_filename (tmpdir, "gpu.wav", NULL) };
+  g_autofree char *out[2] = { NULL, NULL };
+  for (int d = 0; d < 2; d++)
+    out[d] = run_qomni ((const char *[]) { "generate", "--model", model, "--prompt",
+                                           "What is this?", "--greedy", "--max-tokens", "6",
+                                           "--device", d ? "vulkan" : "cpu", "--speak", wav[d],
+                                           "--max-frames", "12", "--chunk-frames", "5",
+                                           "--print-codes", NULL });
+  const char *c0 = strstr (out[0], "codes:"), *c1 = strstr (out[1], "codes:");
+  g_assert_nonnull (c0);
+  g_assert_nonnull (c1);
+  g_assert_cmpstr (c0, ==, c1);   /* the same answer and the same frames */
+  gchar *bytes[2];
+  gsize len[2];
+  for (int d = 0; d < 2; d++)
+    g_assert_true (g_file_get_contents (wav[d], &bytes[d], &len[d], NULL));
+  /* 12 frames in chunks of 5: 3 calls */
+  g_assert_cmpuint (len[0], ==, 44 + 4 * (12 * 1920 - 3 * 555));
+  g_assert_cmpuint (len[1], ==, len[0]);
+  const float *a = (const float *) (bytes[1] + 44), *b = (const float *) (bytes[0] + 44);
+  const double e = nmse (a, b, (int64_t) (len[0] - 44) / 4);
+  g_test_message ("--device vulkan --speak vs cpu: NMSE %.3g", e);
+  g_assert_cmpfloat (e, <=, 1e-6);
+  g_free (bytes[0]);
+  g_free (bytes[1]);
+#endif
+}
+
 /* qomni bench on the tiny shape: a smoke test of the benchmark (no speed is asserted);
  * its figures must be printed and positive. */
 static void
@@ -269,6 +320,7 @@ main (int argc, char **argv)
   tmpdir = g_dir_make_tmp ("qomni-cli-XXXXXX", NULL);
   g_test_add_func ("/cli/mkmodel-formats", test_mkmodel_formats);
   g_test_add_func ("/cli/generate-fixture", test_generate_fixture);
+  g_test_add_func ("/cli/generate-vulkan-speak", test_generate_vulkan_speak);
   g_test_add_func ("/cli/bench-smoke", test_bench_smoke);
   g_test_add_func ("/cli/generate-image", test_generate_image);
   int rc = g_test_run ();

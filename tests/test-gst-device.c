@@ -1,7 +1,8 @@
-/* Three qomni elements with device=vulkan in one pipeline (qomniencode, qomnithinker and
- * qomnitalker on its talker pad) share one Vulkan device through the qomni.vulkan.device
- * context: exactly one have-context of that type on the bus, and the pipeline runs to EOS.
- * The talker's frames equal those of the same pipeline with qomnitalker device=cpu.
+/* Four qomni elements with device=vulkan in one pipeline (qomniencode, qomnithinker,
+ * qomnitalker on its talker pad and qomnivocoder) share one Vulkan device through the
+ * qomni.vulkan.device context: exactly one have-context of that type on the bus, and the
+ * pipeline runs to EOS with the vocoder producing speech. The talker's frames equal those
+ * of the same pipeline with qomnitalker device=cpu.
  * Exits 77 (meson SKIP) where no Vulkan device exists or the build has no Vulkan backend. */
 #include "qomni-gst.h"
 #ifdef QOMNI_HAVE_VULKAN
@@ -37,6 +38,14 @@ count_device_contexts (GstBus *bus)
 }
 
 static GstPadProbeReturn
+count_samples (GstPad *pad, GstPadProbeInfo *info, gpointer user)
+{
+  guint64 *n = user;
+  *n += gst_buffer_get_size (GST_PAD_PROBE_INFO_BUFFER (info)) / sizeof (float);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
 on_codec (GstPad *pad, GstPadProbeInfo *info, gpointer user)
 {
   GArray *frames = user;
@@ -51,7 +60,7 @@ on_codec (GstPad *pad, GstPadProbeInfo *info, gpointer user)
   return GST_PAD_PROBE_OK;
 }
 
-/* The fixture's three compute elements on a sine (the same input every run), the thinker on
+/* The fixture's four elements on a sine (the same input every run), the thinker on
  * the GPU and the talker on talker_device. The model is named on the most downstream one,
  * which reaches READY first; the others find it through qomni.model. Returns the failures;
  * the talker's codes go to frames, the device contexts announced to *contexts. */
@@ -64,8 +73,9 @@ run (const char *model, const char *talker_device, GArray *frames, int *contexts
       "audioresample ! qomniencode device=vulkan chunk-duration=0 ! "
       "qomnithinker name=t device=vulkan max-tokens=4 temperature=0 "
       "t.src ! fakesink async=false "
-      "t.talker_0 ! queue ! qomnitalker name=talker model=%s device=%s greedy=true "
-      "max-frames=6 ! fakesink async=false", model, talker_device);
+      "t.talker_0 ! queue ! qomnitalker name=talker device=%s greedy=true max-frames=6 ! "
+      "qomnivocoder model=%s device=vulkan chunk-frames=4 left-context=2 ! "
+      "fakesink name=audio async=false", talker_device, model);
   GstElement *pipeline = gst_parse_launch (desc, &error);
   if (!pipeline) {
     printf ("FAIL: %s\n", error->message);
@@ -76,6 +86,12 @@ run (const char *model, const char *talker_device, GArray *frames, int *contexts
   gst_pad_add_probe (tsrc, GST_PAD_PROBE_TYPE_BUFFER, on_codec, frames, NULL);
   gst_object_unref (tsrc);
   gst_object_unref (talker);
+  guint64 samples = 0;
+  GstElement *audio = gst_bin_get_by_name (GST_BIN (pipeline), "audio");
+  GstPad *apad = gst_element_get_static_pad (audio, "sink");
+  gst_pad_add_probe (apad, GST_PAD_PROBE_TYPE_BUFFER, count_samples, &samples, NULL);
+  gst_object_unref (apad);
+  gst_object_unref (audio);
   GstBus *bus = gst_element_get_bus (pipeline);
   int failures = 0;
   if (gst_element_set_state (pipeline, GST_STATE_READY) == GST_STATE_CHANGE_FAILURE) {
@@ -92,6 +108,12 @@ run (const char *model, const char *talker_device, GArray *frames, int *contexts
   }
   if (end)
     gst_message_unref (end);
+  /* 6 talker steps in chunks of 4: 1920 · 6 − 2 · 555 samples from the GPU vocoder */
+  printf ("%" G_GUINT64_FORMAT " samples of speech (talker on %s)\n", samples, talker_device);
+  if (samples != 1920 * 6 - 2 * 555) {
+    printf ("FAIL: expected %d samples\n", 1920 * 6 - 2 * 555);
+    failures++;
+  }
   gst_element_set_state (pipeline, GST_STATE_NULL);
   gst_object_unref (bus);
   gst_object_unref (pipeline);
@@ -123,10 +145,10 @@ main (int argc, char **argv)
   GArray *cpu = g_array_new (FALSE, FALSE, sizeof (int));
   int contexts = 0, contexts_cpu = 0;
   int failures = run (model, "vulkan", gpu, &contexts);
-  printf ("%d qomni.vulkan.device have-context message(s) for 3 elements\n", contexts);
+  printf ("%d qomni.vulkan.device have-context message(s) for 4 elements\n", contexts);
   failures += contexts != 1;
   failures += run (model, "cpu", cpu, &contexts_cpu);
-  printf ("%d with the talker on the CPU (2 elements on the GPU)\n", contexts_cpu);
+  printf ("%d with the talker on the CPU (3 elements on the GPU)\n", contexts_cpu);
   failures += contexts_cpu != 1;
   /* the same thinker rows in both runs: the talker's frames must agree exactly */
   int differ = gpu->len == cpu->len ? 0 : -1;

@@ -20,6 +20,9 @@
 #include "qomni-states.h"
 #include "thinker.h"
 #include "sampler.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "vk-device.h"
+#endif
 
 #include <glib/gstdio.h>
 #include <gst/check/gstharness.h>
@@ -476,6 +479,48 @@ test_vocoder_chunked (void)
   qomni_code2wav_free (c2w);
 }
 
+/* device=vulkan: the element's samples are exactly the GPU decoder's chunked_decode (the
+ * same kernels on the same driver); skipped where there is no Vulkan device. */
+static void
+test_vocoder_vulkan (void)
+{
+#ifndef QOMNI_HAVE_VULKAN
+  g_test_skip ("built without the Vulkan backend");
+#else
+  GError *error = NULL;
+  QomniVk *vk = qomni_vk_new (-1, &error);
+  if (!vk) {
+    g_test_skip (error->message);
+    g_error_free (error);
+    return;
+  }
+  int n_codes;
+  g_autofree int *codes = refs_ints (tiny.refs, "code2wav.codes", &n_codes);
+  const int F = n_codes / 16, C = 16, L = 5;
+  QomniCode2Wav *gpu = qomni_code2wav_new_on (tiny.w, tiny.cfg, vk, &error);
+  g_assert_no_error (error);
+  GstElement *e = gst_element_factory_make ("qomnivocoder", NULL);
+  g_object_set (e, "model", model_dir, "device", "vulkan", "chunk-frames", C, "left-context", L,
+                NULL);
+  GstHarness *h = gst_harness_new_with_element (e, "sink", "src");
+  gst_harness_set_src_caps_str (h, QOMNI_CODEC_MEDIA_TYPE ", format=(string)S32LE, "
+                                "codebooks=(int)16, framerate=(fraction)25/2");
+  for (int k = 0; k < F; k++)
+    g_assert_cmpint (gst_harness_push (h, frame_buffer (codes, F, k)), ==, GST_FLOW_OK);
+  g_assert_true (gst_harness_push_event (h, gst_event_new_eos ()));
+  g_autoptr (GArray) got = pull_audio (h);
+  float *want;
+  int n;
+  g_assert_true (qomni_code2wav_chunked_decode (gpu, codes, F, C, L, &want, &n, &error));
+  g_assert_cmpint ((int) got->len, ==, n);
+  g_assert_cmpfloat (max_rel ((const float *) got->data, want, n), ==, 0.0);
+  g_free (want);
+  gst_harness_teardown (h);
+  qomni_code2wav_free (gpu);
+  qomni_vk_free (vk);
+#endif
+}
+
 static void
 test_vocoder_bad_input (void)
 {
@@ -611,6 +656,7 @@ main (int argc, char **argv)
   g_test_add_func ("/gst/speak/states-grids", test_states_grids);
   g_test_add_func ("/gst/speak/talker-harness", test_talker_harness);
   g_test_add_func ("/gst/speak/vocoder-chunked", test_vocoder_chunked);
+  g_test_add_func ("/gst/speak/vocoder-vulkan", test_vocoder_vulkan);
   g_test_add_func ("/gst/speak/vocoder-bad-input", test_vocoder_bad_input);
   g_test_add_func ("/gst/speak/bad-model", test_bad_model);
   g_test_add_func ("/gst/speak/cli", test_cli);

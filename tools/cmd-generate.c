@@ -143,7 +143,7 @@ qomni_cmd_generate (int argc, char **argv)
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\"; \"\" for none)", "TEXT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
     { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_path, "an audio file sent before the prompt (any format GStreamer decodes)", "FILE" },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker (and with --speak the talker) runs", "DEV" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker (and with --speak the talker, code predictor and Code2Wav) run", "DEV" },
     { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "an image sent before the prompt (any format GStreamer decodes)", "FILE" },
     { "max-pixels", 0, 0, G_OPTION_ARG_INT, &max_pixels, "resize larger images to at most this many pixels (448x448)", "N" },
     { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "most tokens to generate (256)", "N" },

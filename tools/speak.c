@@ -79,7 +79,7 @@ speech_out_new (QomniModel *model, QomniThinker *thinker, const SpeechOutOptions
   }
   s->talker = qomni_talker_new_on (model->weights, c, 8192, opt->vk, error);
   if (s->talker)
-    s->vocoder = qomni_code2wav_new (model->weights, c, error);
+    s->vocoder = qomni_code2wav_new_on (model->weights, c, opt->vk, error);
   if (s->vocoder)
     s->stream = qomni_code2wav_stream_new (s->vocoder, opt->chunk_frames, opt->left_context,
                                            error);

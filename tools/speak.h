@@ -16,7 +16,8 @@ typedef struct {
   int chunk_frames, left_context;
   gboolean greedy;
   gboolean print_codes;    /* "codes: c0 … c15" per frame on stdout */
-  QomniVk *vk;             /* the talker and the code predictor run there; NULL: the CPU */
+  QomniVk *vk;             /* borrowed: the talker, code predictor and Code2Wav run there;
+                            * NULL: the CPU */
 } SpeechOutOptions;
 
 /* (transfer full) Captures the thinker's states from now on. */
