@@ -46,6 +46,7 @@ qomni_cmd_bench (int argc, char **argv)
 {
   g_autofree char *preset = g_strdup ("full"), *dtype_name = g_strdup ("bf16");
   int layers = 0, n_prompt = 128, n_decode = 16, threads = 0;
+  gboolean small_pages = FALSE;
   GOptionEntry entries[] = {
     { "preset", 0, 0, G_OPTION_ARG_STRING, &preset, "model shape: full (default) or tiny", "NAME" },
     { "layers", 0, 0, G_OPTION_ARG_INT, &layers, "use only N decoder layers (to fit in memory)", "N" },
@@ -53,6 +54,8 @@ qomni_cmd_bench (int argc, char **argv)
     { "prompt", 0, 0, G_OPTION_ARG_INT, &n_prompt, "prefill length (128)", "N" },
     { "decode", 0, 0, G_OPTION_ARG_INT, &n_decode, "tokens to decode (16)", "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: all)", "N" },
+    { "no-huge-pages", 0, 0, G_OPTION_ARG_NONE, &small_pages,
+      "do not ask for transparent huge pages for the weights", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
@@ -80,7 +83,10 @@ qomni_cmd_bench (int argc, char **argv)
     tc->num_hidden_layers = MIN (layers, tc->num_hidden_layers);
   g_autoptr (GPtrArray) specs = qomni_checkpoint_layout (cfg, QOMNI_PART_THINKER_TEXT);
   gint64 t0 = g_get_monotonic_time ();
-  QomniWeights *w = qomni_random_weights (specs, dtype, 1, &error);
+  QomniWeights *w = qomni_random_weights (specs, dtype, 1,
+                                         small_pages ? QOMNI_RANDOM_WEIGHTS_DEFAULT
+                                                     : QOMNI_RANDOM_WEIGHTS_HUGE_PAGES,
+                                         &error);
   QomniThinker *t = w ? qomni_thinker_new (w, cfg, n_prompt + n_decode + 1, &error) : NULL;
   if (!t) {
     fprintf (stderr, "qomni bench: %s\n", error->message);
@@ -89,9 +95,10 @@ qomni_cmd_bench (int argc, char **argv)
     return 1;
   }
   const int V = qomni_thinker_vocab_size (t);
-  printf ("thinker %s, %d layers, %s matrices, %d threads (weights made in %.1f s)\n", preset,
-          tc->num_hidden_layers, dtype_name, qomni_cpu_threads (),
-          (double) (g_get_monotonic_time () - t0) / 1e6);
+  printf ("thinker %s, %d layers, %s matrices, %d threads (weights made in %.1f s, %s)\n",
+          preset, tc->num_hidden_layers, dtype_name, qomni_cpu_threads (),
+          (double) (g_get_monotonic_time () - t0) / 1e6,
+          small_pages ? "small pages" : "huge pages advised");
 
   g_autofree int *ids = g_new (int, n_prompt);
   for (int i = 0; i < n_prompt; i++)
