@@ -36,7 +36,8 @@ decode_bytes (const QomniTextConfig *c, QomniDType dt)
   const double experts = 3.0 * H * c->moe_intermediate_size * c->num_experts_per_tok;
   const double per_elem = (double) qomni_dtype_info (dt)->block_bytes /
                           qomni_dtype_info (dt)->block_elems;
-  const double router = H * c->num_experts * 4.0;
+  /* qomni_random_weights makes every 2-D tensor, the router too, in the matrix dtype */
+  const double router = H * c->num_experts * per_elem;
   return c->num_hidden_layers * ((attn + experts) * per_elem + router) +
          (double) c->vocab_size * H * per_elem + H * per_elem;
 }
