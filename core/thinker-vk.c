@@ -3,6 +3,7 @@
 #include "thinker-vk.h"
 #include "error.h"
 #include "ops-cpu.h"
+#include "vk-fill.h"
 #include "vk-ops.h"
 
 #include <math.h>
@@ -100,6 +101,11 @@ weight_make (QomniVkDecoder *t, VkW *dst, const QomniWeights *w, QomniDType rdt,
   if (!w) {
     /* uniform with variance 1/cols keeps activations of order one through the stack */
     const float a = sqrtf (3.0f / (float) cols);
+    if (qomni_dtype_info (rdt)->block_elems > 1)
+      return qomni_vk_fill_random_blocks (vk, dst->buf, rdt,
+                                          (uint64_t) rows * cols * n_mats /
+                                          (uint64_t) qomni_dtype_info (rdt)->block_elems,
+                                          a, seed, error);
     return fill_random (vk, dst->buf, bytes / 4, rdt == QOMNI_DTYPE_BF16 ? 0 : 1, a, 0.0f, seed,
                         error);
   }

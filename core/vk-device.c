@@ -86,6 +86,8 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_DWCONV1D] = { "dwconv1d", 3, sizeof (QomniVkDwConvPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_SNAKE] = { "snake", 3, sizeof (QomniVkSnakePush), { 256 }, 1 },
   [QOMNI_VK_PIPE_SCALE_ADD] = { "scale_add", 3, sizeof (QomniVkScaleAddPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_FILL_RANDOM_BLOCKS] = { "fill_random_blocks", 1, sizeof (QomniVkFillBlocksPush),
+                                         { 64 }, 1 },
 };
 _Static_assert (G_N_ELEMENTS (pipe_table) == QOMNI_VK_PIPE_COUNT, "one row per pipeline");
 

@@ -115,6 +115,7 @@ typedef enum {
   QOMNI_VK_PIPE_DWCONV1D,       /* depthwise causal conv, f32 weights */
   QOMNI_VK_PIPE_SNAKE,          /* SnakeBeta */
   QOMNI_VK_PIPE_SCALE_ADD,      /* x += g ⊙ y per channel (LayerScale) */
+  QOMNI_VK_PIPE_FILL_RANDOM_BLOCKS, /* random Q8_0 / Q4_0 blocks */
   QOMNI_VK_PIPE_COUNT
 } QomniVkPipe;
 

@@ -179,5 +179,12 @@ typedef struct {
 typedef struct {
   uint32_t cols, n, Q, cb, codes_off, codes_stride, y_off;
 } QomniVkEmbedMeanPush;
+/* Random Q8_0 (q4 = 0) or Q4_0 (q4 = 1) weights: n_blocks blocks from off_words (a word
+ * offset; blocks are packed as ggml packs them), element i uniform in [−scale, scale] from
+ * the hash fill_random uses, quantized as the CPU reference quantizers do. */
+typedef struct {
+  uint32_t n_blocks, off_words, seed, q4;
+  float scale;
+} QomniVkFillBlocksPush;
 
 G_END_DECLS

@@ -116,6 +116,24 @@ submit (QomniVkCmd *c)
   g_assert_no_error (error);
 }
 
+/* The CPU product the GPU kernels are held to: f32 activations throughout. (The CPU's own
+ * Q8_0/Q4_0 products quantize the activations to Q8_0 first, which the shaders do not.) */
+static void
+cpu_linear (float *y, const float *x, int n, const QomniTensor *w, const float *bias)
+{
+  if (!qomni_cpu_dtype_is_block (w->dtype)) {
+    qomni_cpu_linear (y, x, n, w, bias);
+    return;
+  }
+  const int64_t out = w->shape[0], in = w->shape[1];
+  const size_t row_bytes = qomni_dtype_nbytes (w->dtype, in);
+  for (int r = 0; r < n; r++)
+    for (int64_t o = 0; o < out; o++)
+      y[(int64_t) r * out + o] = qomni_cpu_dot_row (w->dtype, (const guint8 *) w->data +
+                                                    o * row_bytes, x + (int64_t) r * in, in) +
+                                 (bias ? bias[o] : 0.0f);
+}
+
 /* Random weights [rows, cols] in dtype: the bytes and the tensor the CPU kernels read. */
 typedef struct {
   QomniTensor t;
@@ -169,7 +187,7 @@ test_matvec (QomniDType dt, int rows, int cols, int nz, gboolean acc)
   g_autofree float *y0 = randf ((size_t) nz * rows, 1.0f);
   g_autofree float *ref = g_new (float, (size_t) nz * rows);
   g_autofree float *res = g_new (float, (size_t) nz * rows);
-  qomni_cpu_linear (ref, x, nz, &w.t, NULL);
+  cpu_linear (ref, x, nz, &w.t, NULL);
   if (acc)
     for (int i = 0; i < nz * rows; i++)
       ref[i] += y0[i];
@@ -215,7 +233,7 @@ test_swiglu_ids (QomniDType dt, int E, int I, int H, int n, int K, gboolean norm
     QomniTensor te = w.t;
     te.shape[0] = 2 * I;
     te.data = (const char *) w.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[z] * 2 * I * H);
-    qomni_cpu_linear (gu, xr + (size_t) (z / K) * H, 1, &te, NULL);
+    cpu_linear (gu, xr + (size_t) (z / K) * H, 1, &te, NULL);
     qomni_cpu_silu_mul (gu, gu + I, I);
     memcpy (ref + (size_t) z * I, gu, sizeof (float) * I);
   }
@@ -255,7 +273,7 @@ test_matvec_norm (QomniDType dt, int rows, int cols, int nz, int g_off)
   g_autofree float *ref = g_new (float, (size_t) nz * rows);
   g_autofree float *res = g_new (float, (size_t) nz * rows);
   qomni_cpu_rmsnorm (xn, x, nz, cols, gain + g_off, 1e-6f);
-  qomni_cpu_linear (ref, xn, nz, &w.t, NULL);
+  cpu_linear (ref, xn, nz, &w.t, NULL);
   QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) nz * cols * 4);
   QomniVkBuffer *bg = upload (gain, (size_t) (g_off + cols) * 4);
   QomniVkBuffer *by = out_new ((size_t) nz * rows, NULL);
@@ -298,7 +316,7 @@ test_down_ksum (QomniDType dt, int E, int H, int I, int n, int K)
     QomniTensor te = w.t;
     te.shape[0] = H;
     te.data = (const char *) w.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[s] * H * I);
-    qomni_cpu_linear (yy, gx + (size_t) s * I, 1, &te, NULL);
+    cpu_linear (yy, gx + (size_t) s * I, 1, &te, NULL);
     for (int h = 0; h < H; h++)
       ref[(size_t) (s / K) * H + h] += tw[3 + s] * yy[h];
   }
@@ -334,7 +352,7 @@ test_matmul (QomniDType dt, int rows, int cols, int n)
   g_autofree float *x = randf ((size_t) n * cols, 1.0f);
   g_autofree float *ref = g_new (float, (size_t) n * rows);
   g_autofree float *res = g_new (float, (size_t) n * rows);
-  qomni_cpu_linear (ref, x, n, &w.t, NULL);
+  cpu_linear (ref, x, n, &w.t, NULL);
   QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) n * cols * 4);
   QomniVkBuffer *by = out_new ((size_t) n * rows, NULL);
   QomniVkMatmulPush pc = { .rows = rows, .cols = cols, .n = n, .x_stride = cols, .y_off = GUARD,
@@ -944,6 +962,53 @@ test_embed_mean (QomniDType dt, int Q, int cb, int cols, int n)
   g_free (w.bytes);
 }
 
+/* fill_random_blocks against the same hash and the CPU reference quantizer: blocks
+ * dequantized on both sides, by NMSE (1e-6: the same values, up to a rare one-step
+ * difference where a GPU divides less exactly), canaries after the last (odd) block. */
+static guint32
+pcg_hash (guint32 v)
+{
+  guint32 s = v * 747796405u + 2891336453u;
+  guint32 w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+
+static void
+test_fill_blocks (QomniDType dt, int n_blocks, guint32 seed, float scale)
+{
+  const size_t nbytes = qomni_dtype_nbytes (dt, (int64_t) n_blocks * 32);
+  const size_t n_words = (nbytes + 3) / 4;
+  QomniVkBuffer *bo = out_new (n_words, NULL);
+  QomniVkFillBlocksPush pc = { .n_blocks = n_blocks, .off_words = GUARD, .seed = seed,
+                               .q4 = dt == QOMNI_DTYPE_Q4_0, .scale = scale };
+  QomniVkBind b[] = { { bo } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM_BLOCKS, b, 1, &pc, sizeof pc,
+                     (n_blocks + 127) / 128, 1, 1);
+  submit (c);
+  g_autofree guint32 *got = g_new (guint32, n_words);
+  gboolean g = out_get (bo, n_words, (float *) got);
+
+  const int64_t n = (int64_t) n_blocks * 32;
+  g_autofree float *v = g_new (float, n);
+  for (int64_t i = 0; i < n; i++)
+    v[i] = scale * ((float) (pcg_hash ((guint32) i ^ pcg_hash (seed)) >> 8) *
+                    (2.0f / 16777216.0f) - 1.0f);
+  g_autofree guint8 *want = g_new0 (guint8, nbytes);
+  if (dt == QOMNI_DTYPE_Q8_0)
+    qomni_quantize_row_q8_0_ref (v, (QomniBlockQ8_0 *) want, n);
+  else
+    qomni_quantize_row_q4_0_ref (v, (QomniBlockQ4_0 *) want, n);
+  g_autofree float *a = g_new (float, n), *r = g_new (float, n);
+  qomni_to_f32 (dt, got, a, n);
+  qomni_to_f32 (dt, want, r, n);
+  char name[96];
+  snprintf (name, sizeof name, "fill_random_blocks %s %d blocks", qomni_dtype_info (dt)->name,
+            n_blocks);
+  report (name, nmse (a, r, (size_t) n), 1e-6, g);
+  qomni_vk_buffer_free (vk, bo);
+}
+
 /* ---- perf ---- */
 
 static double
@@ -1236,6 +1301,13 @@ main (int argc, char **argv)
   test_snake (64, 96, 90.0f);
   test_scale_add (1, 7);
   test_scale_add (37, 257);
+  for (int q4 = 0; q4 < 2; q4++) {
+    const QomniDType dt = q4 ? QOMNI_DTYPE_Q4_0 : QOMNI_DTYPE_Q8_0;
+    test_fill_blocks (dt, 1, 3, 0.5f);
+    test_fill_blocks (dt, 2, 4, 0.04f);
+    test_fill_blocks (dt, 129, 5, 0.04f);   /* odd: the last block alone */
+    test_fill_blocks (dt, 64 * 300, 6, 1.0f);
+  }
   printf ("%d of %d passed\n", n_run - n_fail, n_run);
   if (do_perf)
     perf (scale);

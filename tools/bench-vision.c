@@ -52,7 +52,8 @@ main (int argc, char **argv)
   }
   g_autoptr (GPtrArray) specs = qomni_checkpoint_layout (cfg, QOMNI_PART_VISION);
   double t0 = now_s ();
-  QomniWeights *w = qomni_random_weights (specs, QOMNI_DTYPE_BF16, 1, &error);
+  QomniWeights *w = qomni_random_weights (specs, QOMNI_DTYPE_BF16, 1,
+                                          QOMNI_RANDOM_WEIGHTS_DEFAULT, &error);
   QomniVisionEncoder *enc = w ? qomni_vision_encoder_new (w, cfg, &error) : NULL;
   if (!enc) {
     fprintf (stderr, "bench-vision: %s\n", error->message);

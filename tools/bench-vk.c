@@ -3,10 +3,12 @@
  * bytes one step reads, and the per-kernel timestamp table of the decode steps.
  *
  *   bench-vk [--layers N] [--prefill N] [--decode N] [--bandwidth GBps]
+ *            [--dtype bf16|q8_0|q4_0] [--no-profile]
  *   bench-vk --talker [--frames N] [--preset full|tiny] [--bandwidth GBps]
  *
  * Shapes are Qwen3-Omni-30B-A3B's thinker: hidden 2048, 48 layers, 32 q / 4 kv heads of
- * 128, 128 experts top-8 of width 768, vocab 152064, weights bf16 (~61 GB).
+ * 128, 128 experts top-8 of width 768, vocab 152064; weights bf16 (~61 GB, the default),
+ * Q8_0 (~32 GB) or Q4_0 (~17 GB), made on the GPU (fill_random, fill_random_blocks).
  * --talker: codec frames/s of the talker (20 MoE layers with a shared expert, codec head)
  * and the code predictor (5 dense layers, 15 passes per frame) at the preset's shapes. */
 #include "code-predictor-vk.h"
@@ -206,26 +208,46 @@ main (int argc, char **argv)
   double bw = 3100.0;
   gboolean talker = FALSE;
   const char *preset = "full";
-  for (int i = 1; i < argc; i++)
+  QomniDType dtype = QOMNI_DTYPE_BF16;
+  gboolean profile = TRUE;
+  for (int i = 1; i < argc; i++) {
+    const char *val = i + 1 < argc ? argv[i + 1] : "";
+    if (!strcmp (argv[i], "--no-profile")) {
+      profile = FALSE;
+      continue;
+    }
     if (!strcmp (argv[i], "--talker")) {
       talker = TRUE;
-      memmove (argv + i, argv + i + 1, sizeof (char *) * (argc - i));
-      argc--;
-      break;
+      continue;
     }
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp (argv[i], "--frames"))
-      n_frames = MAX (atoi (argv[i + 1]), 1);
+    if (!strcmp (argv[i], "--dtype")) {
+      if (!strcmp (val, "bf16"))
+        dtype = QOMNI_DTYPE_BF16;
+      else if (!strcmp (val, "q8_0"))
+        dtype = QOMNI_DTYPE_Q8_0;
+      else if (!strcmp (val, "q4_0"))
+        dtype = QOMNI_DTYPE_Q4_0;
+      else {
+        fprintf (stderr, "bench-vk: --dtype takes bf16, q8_0 or q4_0, not '%s'\n", val);
+        return 2;
+      }
+    } else if (!strcmp (argv[i], "--frames"))
+      n_frames = MAX (atoi (val), 1);
     else if (!strcmp (argv[i], "--preset"))
-      preset = argv[i + 1];
+      preset = val;
     else if (!strcmp (argv[i], "--layers"))
-      layers = atoi (argv[i + 1]);
+      layers = atoi (val);
     else if (!strcmp (argv[i], "--prefill"))
-      n_prefill = atoi (argv[i + 1]);
+      n_prefill = atoi (val);
     else if (!strcmp (argv[i], "--decode"))
-      n_decode = atoi (argv[i + 1]);
+      n_decode = atoi (val);
     else if (!strcmp (argv[i], "--bandwidth"))
-      bw = atof (argv[i + 1]);
+      bw = atof (val);
+    else {
+      fprintf (stderr, "bench-vk: unknown option %s\n", argv[i]);
+      return 2;
+    }
+    i++;
   }
   GError *error = NULL;
   QomniVk *vk = qomni_vk_new (-1, &error);
@@ -247,15 +269,15 @@ main (int argc, char **argv)
   };
   const int max_ctx = n_prefill + n_decode + 64;  /* + warm-up and profiled steps */
   gint64 t0 = g_get_monotonic_time ();
-  QomniVkThinker *t = qomni_vk_thinker_new (vk, NULL, &c, QOMNI_DTYPE_BF16, max_ctx,
+  QomniVkThinker *t = qomni_vk_thinker_new (vk, NULL, &c, dtype, max_ctx,
                                             MAX (n_prefill, 1), &error);
   if (!t) {
     fprintf (stderr, "bench-vk: %s\n", error->message);
     qomni_vk_free (vk);
     return 1;
   }
-  printf ("device: %s; %d layers, random bf16 weights made on the GPU in %.1f s; %.1f GiB "
-          "allocated\n", qomni_vk_device_name (vk), layers,
+  printf ("device: %s; %d layers, random %s weights made on the GPU in %.1f s; %.1f GiB "
+          "allocated\n", qomni_vk_device_name (vk), layers, qomni_dtype_info (dtype)->name,
           (g_get_monotonic_time () - t0) * 1e-6, qomni_vk_allocated (vk) / 1073741824.0);
 
   /* prefill: random embeddings in, greedy token out */
@@ -307,6 +329,8 @@ main (int argc, char **argv)
           bw, bytes / (bw * 1e9) * 1e3);
 
   /* where the time goes: timestamps around every dispatch of a few decode steps */
+  if (!profile)
+    goto done;
   qomni_vk_profile_enable (vk, TRUE);
   qomni_vk_profile_reset (vk);
   const int n_prof = 8;
@@ -320,6 +344,7 @@ main (int argc, char **argv)
   qomni_vk_thinker_forward (t, x, n_prefill, pos, NULL, NULL, NULL, &next, &error);
   snprintf (title, sizeof title, "prefill, %d tokens", n_prefill);
   qomni_vk_profile_print (vk, title);
+done:
   g_free (dt);
   g_free (x);
   g_free (pos);

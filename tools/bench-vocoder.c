@@ -75,7 +75,8 @@ main (int argc, char **argv)
   }
   g_autoptr (GPtrArray) specs = qomni_checkpoint_layout (cfg, QOMNI_PART_CODE2WAV);
   gint64 t0 = g_get_monotonic_time ();
-  QomniWeights *w = qomni_random_weights (specs, QOMNI_DTYPE_BF16, 1, &error);
+  QomniWeights *w = qomni_random_weights (specs, QOMNI_DTYPE_BF16, 1,
+                                          QOMNI_RANDOM_WEIGHTS_DEFAULT, &error);
   QomniCode2Wav *c = w ? qomni_code2wav_new_on (w, cfg, vk, &error) : NULL;
   if (!c) {
     fprintf (stderr, "bench-vocoder: %s\n", error->message);

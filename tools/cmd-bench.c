@@ -36,7 +36,8 @@ decode_bytes (const QomniTextConfig *c, QomniDType dt)
   const double experts = 3.0 * H * c->moe_intermediate_size * c->num_experts_per_tok;
   const double per_elem = (double) qomni_dtype_info (dt)->block_bytes /
                           qomni_dtype_info (dt)->block_elems;
-  const double router = H * c->num_experts * 4.0;
+  /* qomni_random_weights makes every 2-D tensor, the router too, in the matrix dtype */
+  const double router = H * c->num_experts * per_elem;
   return c->num_hidden_layers * ((attn + experts) * per_elem + router) +
          (double) c->vocab_size * H * per_elem + H * per_elem;
 }
@@ -46,6 +47,7 @@ qomni_cmd_bench (int argc, char **argv)
 {
   g_autofree char *preset = g_strdup ("full"), *dtype_name = g_strdup ("bf16");
   int layers = 0, n_prompt = 128, n_decode = 16, threads = 0;
+  gboolean small_pages = FALSE;
   GOptionEntry entries[] = {
     { "preset", 0, 0, G_OPTION_ARG_STRING, &preset, "model shape: full (default) or tiny", "NAME" },
     { "layers", 0, 0, G_OPTION_ARG_INT, &layers, "use only N decoder layers (to fit in memory)", "N" },
@@ -53,6 +55,8 @@ qomni_cmd_bench (int argc, char **argv)
     { "prompt", 0, 0, G_OPTION_ARG_INT, &n_prompt, "prefill length (128)", "N" },
     { "decode", 0, 0, G_OPTION_ARG_INT, &n_decode, "tokens to decode (16)", "N" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: all)", "N" },
+    { "no-huge-pages", 0, 0, G_OPTION_ARG_NONE, &small_pages,
+      "do not ask for transparent huge pages for the weights", NULL },
     { NULL },
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new (NULL);
@@ -80,7 +84,10 @@ qomni_cmd_bench (int argc, char **argv)
     tc->num_hidden_layers = MIN (layers, tc->num_hidden_layers);
   g_autoptr (GPtrArray) specs = qomni_checkpoint_layout (cfg, QOMNI_PART_THINKER_TEXT);
   gint64 t0 = g_get_monotonic_time ();
-  QomniWeights *w = qomni_random_weights (specs, dtype, 1, &error);
+  QomniWeights *w = qomni_random_weights (specs, dtype, 1,
+                                         small_pages ? QOMNI_RANDOM_WEIGHTS_DEFAULT
+                                                     : QOMNI_RANDOM_WEIGHTS_HUGE_PAGES,
+                                         &error);
   QomniThinker *t = w ? qomni_thinker_new (w, cfg, n_prompt + n_decode + 1, &error) : NULL;
   if (!t) {
     fprintf (stderr, "qomni bench: %s\n", error->message);
@@ -89,9 +96,10 @@ qomni_cmd_bench (int argc, char **argv)
     return 1;
   }
   const int V = qomni_thinker_vocab_size (t);
-  printf ("thinker %s, %d layers, %s matrices, %d threads (weights made in %.1f s)\n", preset,
-          tc->num_hidden_layers, dtype_name, qomni_cpu_threads (),
-          (double) (g_get_monotonic_time () - t0) / 1e6);
+  printf ("thinker %s, %d layers, %s matrices, %d threads (weights made in %.1f s, %s)\n",
+          preset, tc->num_hidden_layers, dtype_name, qomni_cpu_threads (),
+          (double) (g_get_monotonic_time () - t0) / 1e6,
+          small_pages ? "small pages" : "huge pages advised");
 
   g_autofree int *ids = g_new (int, n_prompt);
   for (int i = 0; i < n_prompt; i++)
