@@ -180,14 +180,16 @@ static void
 keeper_thin (Keeper *k)
 {
   /* drop every other kept frame; later frames are taken half as often */
-  guint j = 0;
+  GPtrArray *thin = g_ptr_array_new_with_free_func (g_free);
   for (guint i = 0; i < k->kept->len; i++) {
     if (i % 2 == 0)
-      k->kept->pdata[j++] = k->kept->pdata[i];
+      g_ptr_array_add (thin, k->kept->pdata[i]);
     else
       g_free (k->kept->pdata[i]);
   }
-  g_ptr_array_set_size (k->kept, j);
+  g_ptr_array_set_free_func (k->kept, NULL);
+  g_ptr_array_unref (k->kept);
+  k->kept = thin;
   k->stride *= 2;
 }
 
