@@ -204,13 +204,9 @@ qomni_video_file_read (const char *path, double fps, int max_frames,
                  "%d)", fps, max_frames);
     return FALSE;
   }
-  int fn = 0, fd = 1;
-  gst_util_double_to_fraction (fps, &fn, &fd);
-  g_autofree char *desc = g_strdup_printf (
-    "filesrc name=src ! decodebin ! videoconvert ! videorate ! "
-    "video/x-raw,format=RGB,framerate=%d/%d ! appsink name=sink sync=false max-buffers=2",
-    fn, fd);
-  GstElement *pipeline = start_pipeline (desc, path, "video", error);
+  GstElement *pipeline = start_pipeline (
+    "filesrc name=src ! decodebin ! videoconvert ! video/x-raw,format=RGB ! "
+    "appsink name=sink sync=false max-buffers=2", path, "video", error);
   if (!pipeline)
     return FALSE;
   GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
@@ -218,9 +214,22 @@ qomni_video_file_read (const char *path, double fps, int max_frames,
   gboolean ok = TRUE;
   GstSample *sample;
   int sw = 0, sh = 0, ow = 0, oh = 0;
+  GstClockTime first_pts = GST_CLOCK_TIME_NONE;
   while (ok && (sample = gst_app_sink_pull_sample (GST_APP_SINK (sink)))) {
     GstVideoInfo info;
     GstVideoFrame frame;
+    /* sampling by timestamp: a frame is taken when it reaches the next instant k/fps after
+     * the first one (every frame when there are no timestamps) */
+    const GstClockTime pts = GST_BUFFER_PTS (gst_sample_get_buffer (sample));
+    if (GST_CLOCK_TIME_IS_VALID (pts)) {
+      if (!GST_CLOCK_TIME_IS_VALID (first_pts))
+        first_pts = pts;
+      const GstClockTime due = first_pts + (GstClockTime) (k.n_sampled * (GST_SECOND / fps));
+      if (pts + GST_MSECOND < due) {
+        gst_sample_unref (sample);
+        continue;
+      }
+    }
     if (!gst_video_info_from_caps (&info, gst_sample_get_caps (sample))) {
       gst_sample_unref (sample);
       continue;

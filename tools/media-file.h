@@ -25,11 +25,12 @@ typedef struct {
   int width, height;     /* of every frame, multiples of 32 */
   int source_width, source_height;
   double fps;            /* frames per second of video the frames stand for */
-  double duration_s;     /* the video's length as sampled (frames at the asked rate / rate) */
+  double duration_s;     /* the video's length as sampled (frames taken / fps) */
 } QomniVideoFrames;
 
-/* Decodes the file's pictures (filesrc ! decodebin ! videoconvert ! videorate ! RGB at
- * `fps` ! appsink), resizes each to params' budget as it arrives, and keeps at most
+/* Decodes the file's pictures (filesrc ! decodebin ! videoconvert ! RGB ! appsink), takes
+ * one each 1/fps s by timestamp (every one when they carry none, as qomniencode does),
+ * resizes each to params' budget as it arrives, and keeps at most
  * max_frames of them spread evenly over the whole video (when more arrive, every other one
  * kept is dropped and later ones are taken at half the rate, so memory stays within
  * 2·max_frames frames; at the end max_frames are picked evenly, as the reference's
