@@ -432,7 +432,39 @@ video_attach_soundtrack_locked (GstQomniEncode *self, GstBuffer *picture)
   gst_buffer_unref (picture);
   g_array_set_size (v->held_rows, 0);
   v->held_samples = v->held_mel_frames = 0;
+  v->held_pts = v->held_duration = GST_CLOCK_TIME_NONE;
   return with;
+}
+
+/* (transfer full) The held audio as a plain audio buffer, or NULL when none is held. Call
+ * with media_lock held. */
+static GstBuffer *
+video_held_as_audio_locked (GstQomniEncode *self)
+{
+  VideoState *v = &self->video;
+  if (!v->held_rows || v->held_rows->len == 0)
+    return NULL;
+  QomniEmbeddingsHeader h = {
+    .n_rows = v->held_rows->len / self->width,
+    .width = (guint32) self->width,
+    .flags = QOMNI_EMBEDDINGS_FLAG_UTTERANCE_END,
+    .pts = v->held_pts,
+    .duration = v->held_duration,
+    .n_samples = v->held_samples,
+    .n_mel_frames = v->held_mel_frames,
+  };
+  GstBuffer *out = qomni_gst_embeddings_new (&h);
+  GstMapInfo map;
+  gst_buffer_map (out, &map, GST_MAP_WRITE);
+  memcpy (qomni_gst_embeddings_rows (map.data), v->held_rows->data,
+          (gsize) v->held_rows->len * sizeof (float));
+  gst_buffer_unmap (out, &map);
+  GST_BUFFER_PTS (out) = h.pts;
+  GST_BUFFER_DURATION (out) = h.duration;
+  g_array_set_size (v->held_rows, 0);
+  v->held_samples = v->held_mel_frames = 0;
+  v->held_pts = v->held_duration = GST_CLOCK_TIME_NONE;
+  return out;
 }
 
 /* Resizes one frame (packed or with the given stride) into a new out_w × out_h frame. */
@@ -661,6 +693,8 @@ video_eos (GstQomniEncode *self, GstFlowReturn *ret)
     v->pending = out;
   else if (out)
     out = video_attach_soundtrack_locked (self, out);
+  else if (!error)
+    out = video_held_as_audio_locked (self);   /* no picture came: the sound goes alone */
   const gboolean audio_done = !gst_pad_is_linked (self->sinkpad) || v->audio_eos;
   g_mutex_unlock (&self->media_lock);
   *ret = GST_FLOW_OK;

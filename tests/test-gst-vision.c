@@ -7,6 +7,8 @@
  *    its size: an image is a video of its picture repeated to 2 frames (architecture notes
  *    §5.5), so the rows must be vision.embeds and the DeepStack sections
  *    vision.deepstack.N within 1e-4 (max |a − b| / max |b|), with grid (1, 4, 6);
+ *  - the same still with audio.wave_16k on the audio pad: one video buffer whose soundtrack
+ *    rows are audio.embeds within 1e-4;
  *  - bad pictures: 1×1 (scaled up to 64×64 by the release's min_pixels: grid 1×4×4), grey
  *    (GRAY8 through videoconvert), odd sizes (33×17), 20000×20000 (refused with a message
  *    before any frame is taken), a buffer too short for its caps, an aspect ratio above 200:
@@ -203,6 +205,75 @@ test_still_video_rows (void)
   stop_pipeline (pipeline);
 }
 
+
+/* A video on video_sink and its soundtrack on sink (chunk-duration=0: one audio segment):
+ * one buffer of kind video whose picture rows are vision.embeds (the two-frame still as
+ * above) and whose soundtrack rows are audio.embeds (audio.wave_16k, 43 rows), both within
+ * 1e-4; EOS reaches the sink once, after both streams ended. */
+static void
+test_video_with_sound (void)
+{
+  g_autofree char *desc = g_strdup_printf (
+    "appsrc name=src format=time caps=video/x-raw,format=RGB,width=%d,height=%d,"
+    "framerate=2/1 ! e.video_sink "
+    "appsrc name=asrc format=time caps=audio/x-raw,format=F32LE,rate=16000,channels=1,"
+    "layout=interleaved ! e.sink "
+    "qomniencode name=e model=%s chunk-duration=0 max-pixels=%d ! appsink name=sink "
+    "sync=false wait-on-eos=false", IMG_W, IMG_H, model_dir, IMG_W * IMG_H);
+  GError *error = NULL;
+  GstElement *pipeline = gst_parse_launch (desc, &error);
+  g_assert_no_error (error);
+  GstElement *vsrc = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  GstElement *asrc = gst_bin_get_by_name (GST_BIN (pipeline), "asrc");
+  g_assert_cmpint (gst_element_set_state (pipeline, GST_STATE_PLAYING), !=,
+                   GST_STATE_CHANGE_FAILURE);
+  const int n_wave = 52800;
+  const float *wave = refs_f32 (fx.refs, "audio.wave_16k", n_wave);
+  GstBuffer *a = gst_buffer_new_memdup (wave, n_wave * sizeof (float));
+  GST_BUFFER_PTS (a) = 0;
+  GST_BUFFER_DURATION (a) = gst_util_uint64_scale_int (n_wave, GST_SECOND, 16000);
+  gst_app_src_push_buffer (GST_APP_SRC (asrc), a);
+  for (int i = 0; i < 2; i++)
+    gst_app_src_push_buffer (GST_APP_SRC (vsrc), picture_buffer (fixture_image (), IMG_W, IMG_H,
+                                                                 3, i * GST_SECOND / 2));
+  gst_app_src_end_of_stream (GST_APP_SRC (vsrc));
+  gst_app_src_end_of_stream (GST_APP_SRC (asrc));
+  gst_object_unref (vsrc);
+  gst_object_unref (asrc);
+  GstBus *bus = gst_element_get_bus (pipeline);
+  GstMessage *msg = gst_bus_timed_pop_filtered (bus, 120 * GST_SECOND,
+                                                GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  g_assert_nonnull (msg);
+  g_assert_cmpint (GST_MESSAGE_TYPE (msg), ==, GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+  gst_object_unref (bus);
+
+  GstBuffer *b = pull_embeddings (pipeline);
+  GstMapInfo map;
+  gst_buffer_map (b, &map, GST_MAP_READ);
+  QomniEmbeddingsHeader h;
+  g_assert_true (qomni_gst_embeddings_parse (map.data, map.size, &h, &error));
+  g_assert_cmpint (h.kind, ==, QOMNI_EMBEDDINGS_KIND_VIDEO);
+  g_assert_cmpint (h.n_rows, ==, 6);
+  g_assert_cmpint (h.n_audio_rows, ==, 43);
+  g_assert_cmpint (h.n_samples, ==, n_wave);
+  const int D = (int) h.width;
+  const float *rows = (const float *) (map.data + h.header_size);
+  g_assert_cmpfloat (rel_error (rows, refs_f32 (fx.refs, "vision.embeds", 6 * D), 6 * D), <,
+                     TOL);
+  const float *sound = rows + (gsize) 6 * D * (1 + h.n_deepstack);
+  g_assert_cmpfloat (rel_error (sound, refs_f32 (fx.refs, "audio.embeds", 43 * D), 43 * D), <,
+                     TOL);
+  gst_buffer_unmap (b, &map);
+  gst_buffer_unref (b);
+  /* nothing else came: the audio was not also pushed on its own */
+  GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  GstSample *extra = gst_app_sink_try_pull_sample (GST_APP_SINK (sink), 0);
+  g_assert_null (extra);
+  gst_object_unref (sink);
+  stop_pipeline (pipeline);
+}
+
 /* One picture of w × h in `format` (channels bytes a pixel) through videoconvert and
  * qomniencode. Returns the header of the embeddings buffer, or the error message. */
 static char *
@@ -342,6 +413,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/gst/vision/png-answer", test_png_answer);
   g_test_add_func ("/gst/vision/still-video-rows", test_still_video_rows);
+  g_test_add_func ("/gst/vision/video-with-sound", test_video_with_sound);
   g_test_add_func ("/gst/vision/bad/tiny", test_bad_tiny);
   g_test_add_func ("/gst/vision/bad/grey-odd", test_bad_grey_odd);
   g_test_add_func ("/gst/vision/bad/huge", test_bad_huge);
