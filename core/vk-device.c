@@ -66,6 +66,8 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_MOE_COMBINE] = { "moe_combine", 3, sizeof (QomniVkCombinePush), { 256 }, 1 },
   [QOMNI_VK_PIPE_ARGMAX] = { "argmax", 2, sizeof (QomniVkArgmaxPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_FILL_RANDOM] = { "fill_random", 1, sizeof (QomniVkFillPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_BIAS_ACT] = { "bias_act", 2, sizeof (QomniVkBiasActPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_IM2COL] = { "im2col", 2, sizeof (QomniVkIm2colPush), { 256 }, 1 },
 };
 _Static_assert (G_N_ELEMENTS (pipe_table) == QOMNI_VK_PIPE_COUNT, "one row per pipeline");
 

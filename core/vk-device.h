@@ -97,6 +97,8 @@ typedef enum {
   QOMNI_VK_PIPE_MOE_COMBINE,
   QOMNI_VK_PIPE_ARGMAX,
   QOMNI_VK_PIPE_FILL_RANDOM,
+  QOMNI_VK_PIPE_BIAS_ACT,       /* bias (+ GELU) in place after a matmul */
+  QOMNI_VK_PIPE_IM2COL,         /* 3×3 stride-2 convolution input as matmul rows */
   QOMNI_VK_PIPE_COUNT
 } QomniVkPipe;
 
