@@ -1,0 +1,112 @@
+/* The audio encoder on the Vulkan path (tiny-omni fixture, float32 weights).
+ *
+ * Against transformers: audio.embeds from the reference's own mel features within 1e-4
+ * normwise relative error (max|a − b| / max|b|), the CPU test's tolerance. Against the CPU
+ * encoder, which matches the reference: NMSE ≤ 1e-9 (the GPU differs from it only in
+ * summation order and in erf by A&S 7.1.26, |error| < 1.5e-7) for lengths of one frame,
+ * part of a chunk, exactly a chunk, one frame more, several windows, and more windows than
+ * one pass of the layers takes (WINDOWS_PER_PASS in audio-encoder-vk.c). Bad input gives
+ * an error. Exit 77 without a device. */
+#include "refs.h"
+#include "audio-encoder.h"
+#include "config.h"
+#include "error.h"
+#include "vk-device.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define REL_TOL 1e-4
+#define NMSE_TOL 1e-9
+#define N_MELS 128
+#define T_REF 330
+#define A_REF 43
+
+static int failures;
+
+static void
+report (const char *what, double e, double tol, const char *kind)
+{
+  gboolean ok = e <= tol;
+  failures += !ok;
+  printf ("%s %-40s %s %.2e (max %.0e)\n", ok ? "ok  " : "FAIL", what, kind, e, tol);
+}
+
+static void
+trace_nop (const char *name, const float *data, const int64_t *shape, int ndim, gpointer user)
+{
+}
+
+int
+main (void)
+{
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  GError *error = NULL;
+  QomniVk *vk = qomni_vk_new (-1, &error);
+  if (!vk) {
+    printf ("SKIP: no usable Vulkan device: %s\n", error->message);
+    g_error_free (error);
+    return 77;
+  }
+  RefsTiny fx;
+  refs_tiny_load (&fx);
+  QomniAudioEncoder *gpu = qomni_audio_encoder_new_on (fx.w, fx.cfg, vk, &error);
+  g_assert_no_error (error);
+  g_assert_true (qomni_audio_encoder_on_gpu (gpu));
+  QomniAudioEncoder *cpu = qomni_audio_encoder_new (fx.w, fx.cfg, &error);
+  g_assert_no_error (error);
+  g_assert_false (qomni_audio_encoder_on_gpu (cpu));
+  const int D = qomni_audio_encoder_output_dim (gpu);
+  g_assert_cmpint (qomni_audio_encoder_n_tokens (gpu, T_REF), ==, A_REF);
+
+  /* the reference: 330 frames, 4 chunks (the last zero-padded from 30), 2 windows */
+  const float *feat = refs_f32 (fx.refs, "audio.input_features", N_MELS * T_REF);
+  const float *ref = refs_f32 (fx.refs, "audio.embeds", (int64_t) A_REF * D);
+  g_autofree float *out = g_new (float, (gsize) A_REF * D);
+  g_assert_true (qomni_audio_encoder_encode (gpu, feat, T_REF, out, &error));
+  g_assert_no_error (error);
+  report ("audio.embeds vs reference", rel_error (out, ref, (int64_t) A_REF * D), REL_TOL,
+          "rel");
+
+  /* lengths against the CPU, on random features of the mel's range */
+  GRand *rng = g_rand_new_with_seed (77);
+  const int lengths[] = { 1, 7, 99, 100, 101, 250, 330, 3333 };
+  for (guint i = 0; i < G_N_ELEMENTS (lengths); i++) {
+    const int T = lengths[i], A = qomni_audio_encoder_n_tokens (cpu, T);
+    g_autofree float *f = g_new (float, (gsize) N_MELS * T);
+    for (gsize j = 0; j < (gsize) N_MELS * T; j++)
+      f[j] = (float) g_rand_double_range (rng, -1.5, 1.0);
+    g_autofree float *a = g_new (float, (gsize) A * D), *b = g_new (float, (gsize) A * D);
+    g_assert_true (qomni_audio_encoder_encode (cpu, f, T, a, &error));
+    g_assert_true (qomni_audio_encoder_encode (gpu, f, T, b, &error));
+    g_assert_no_error (error);
+    char name[64];
+    snprintf (name, sizeof name, "T=%d (%d tokens) vs CPU", T, A);
+    report (name, nmse (b, a, (int64_t) A * D), NMSE_TOL, "nmse");
+  }
+  g_rand_free (rng);
+
+  /* bad input: no frames, a NaN, tracing (the stages stay on the GPU) */
+  g_autofree float *bad = g_memdup2 (feat, sizeof (float) * N_MELS * 10);
+  gboolean ok = !qomni_audio_encoder_encode (gpu, bad, 0, out, &error)
+                && g_error_matches (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+  bad[5 * 10 + 3] = NAN;
+  ok = ok && !qomni_audio_encoder_encode (gpu, bad, 10, out, &error)
+       && g_error_matches (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+  qomni_audio_encoder_set_trace (gpu, trace_nop, NULL);
+  ok = ok && !qomni_audio_encoder_encode (gpu, feat, T_REF, out, &error)
+       && g_error_matches (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  printf ("%s bad input refused with an error\n", ok ? "ok  " : "FAIL");
+  failures += !ok;
+
+  printf ("%s\n", failures ? "FAILED" : "all passed");
+  qomni_audio_encoder_free (gpu);
+  qomni_audio_encoder_free (cpu);
+  refs_tiny_clear (&fx);
+  qomni_vk_free (vk);
+  return failures ? 1 : 0;
+}
