@@ -40,16 +40,17 @@ on_token (int id, const char *text, gpointer user)
 }
 
 /* (transfer full) The audio file's embeddings [*n_rows, output_dim]: decode, log-mel, AuT
- * encoder. */
+ * encoder (on vk when not NULL). */
 static float *
-encode_audio_file (const QomniModel *model, const char *path, int *n_rows, GError **error)
+encode_audio_file (const QomniModel *model, const char *path, QomniVk *vk, int *n_rows,
+                   GError **error)
 {
 #ifdef QOMNI_HAVE_GST_MEDIA_FILE
   int n = 0;
   g_autofree float *pcm = qomni_audio_file_read (path, &n, error);
   if (!pcm)
     return NULL;
-  QomniAudioEncoder *enc = qomni_audio_encoder_new (model->weights, model->config, error);
+  QomniAudioEncoder *enc = qomni_audio_encoder_new_on (model->weights, model->config, vk, error);
   if (!enc)
     return NULL;
   const int n_mels = model->config->thinker.audio.num_mel_bins;
@@ -143,7 +144,7 @@ qomni_cmd_generate (int argc, char **argv)
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\"; \"\" for none)", "TEXT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
     { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_path, "an audio file sent before the prompt (any format GStreamer decodes)", "FILE" },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker runs", "DEV" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker and the audio encoder run", "DEV" },
     { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "an image sent before the prompt (any format GStreamer decodes)", "FILE" },
     { "max-pixels", 0, 0, G_OPTION_ARG_INT, &max_pixels, "resize larger images to at most this many pixels (448x448)", "N" },
     { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "most tokens to generate (256)", "N" },
@@ -194,11 +195,32 @@ qomni_cmd_generate (int argc, char **argv)
     g_error_free (error);
     return 1;
   }
+  /* the device first: the audio encoder runs there too */
+  QomniVk *vk = NULL;
+  if (device && g_str_has_prefix (device, "vulkan")) {
+#ifdef QOMNI_HAVE_VULKAN
+    const int index = device[6] == ':' ? atoi (device + 7) : -1;
+    vk = qomni_vk_new (index, &error);
+#else
+    g_set_error (&error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "this qomni was built without Vulkan");
+#endif
+    if (!vk) {
+      fprintf (stderr, "qomni generate: %s\n", error->message);
+      g_error_free (error);
+      return 1;
+    }
+  } else if (device && g_strcmp0 (device, "cpu") != 0 && g_strcmp0 (device, "auto") != 0) {
+    fprintf (stderr, "qomni generate: --device must be cpu or vulkan[:N]\n");
+    return 2;
+  }
   int n_audio = 0;
   g_autofree float *audio = NULL;
-  if (audio_path && !(audio = encode_audio_file (model, audio_path, &n_audio, &error))) {
+  if (audio_path && !(audio = encode_audio_file (model, audio_path, vk, &n_audio, &error))) {
     fprintf (stderr, "qomni generate: %s\n", error->message);
     g_error_free (error);
+    if (vk)
+      qomni_vk_free (vk);
     return 1;
   }
   Image image = { 0 };
@@ -206,6 +228,8 @@ qomni_cmd_generate (int argc, char **argv)
     fprintf (stderr, "qomni generate: %s\n", error->message);
     g_error_free (error);
     image_clear (&image);
+    if (vk)
+      qomni_vk_free (vk);
     return 1;
   }
   QomniChat *chat = qomni_chat_new ();
@@ -226,22 +250,6 @@ qomni_cmd_generate (int argc, char **argv)
   int n_ids = 0;
   g_autofree int *ids = qomni_chat_tokenize (chat, model->tokenizer, &n_ids, &error);
   qomni_chat_free (chat);
-  QomniVk *vk = NULL;
-  if (ids && device && g_str_has_prefix (device, "vulkan")) {
-#ifdef QOMNI_HAVE_VULKAN
-    const int index = device[6] == ':' ? atoi (device + 7) : -1;
-    vk = qomni_vk_new (index, &error);
-    if (!vk)
-      g_clear_pointer (&ids, g_free);
-#else
-    g_set_error (&error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "this qomni was built without Vulkan");
-    g_clear_pointer (&ids, g_free);
-#endif
-  } else if (device && g_strcmp0 (device, "cpu") != 0 && g_strcmp0 (device, "auto") != 0) {
-    fprintf (stderr, "qomni generate: --device must be cpu or vulkan[:N]\n");
-    return 2;
-  }
   QomniThinker *thinker = ids ? qomni_thinker_new_on (model->weights, model->config,
                                                       MAX (ctx_len, n_ids + max_tokens), vk,
                                                       &error)
@@ -249,6 +257,8 @@ qomni_cmd_generate (int argc, char **argv)
   if (!thinker) {
     fprintf (stderr, "qomni generate: %s\n", error->message);
     g_error_free (error);
+    if (vk)
+      qomni_vk_free (vk);
     return 1;
   }
   QomniGenerateParams params = {
