@@ -3,9 +3,16 @@
  * bytes one step reads, and the per-kernel timestamp table of the decode steps.
  *
  *   bench-vk [--layers N] [--prefill N] [--decode N] [--bandwidth GBps]
+ *   bench-vk --audio-encoder [--reps N] [--layers N]
  *
  * Shapes are Qwen3-Omni-30B-A3B's thinker: hidden 2048, 48 layers, 32 q / 4 kv heads of
- * 128, 128 experts top-8 of width 768, vocab 152064, weights bf16 (~61 GB). */
+ * 128, 128 experts top-8 of width 768, vocab 152064, weights bf16 (~61 GB).
+ * --audio-encoder times the full-size audio encoder instead (the "full" preset: 32 layers
+ * of width 1280, random bf16 weights made on the GPU): milliseconds per encode of 1 s and
+ * 8 s of random mel features, each including the upload of the features and the read-back
+ * of the rows, then the per-kernel table of one 8 s encode. */
+#include "audio-encoder-vk.h"
+#include "config.h"
 #include "error.h"
 #include "thinker-vk.h"
 #include "vk-device.h"
@@ -15,14 +22,83 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int
+bench_audio_encoder (QomniVk *vk, int reps, int layers)
+{
+  GError *error = NULL;
+  g_autoptr (QomniConfig) cfg = qomni_config_preset ("full", &error);
+  if (!cfg) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    return 1;
+  }
+  if (layers > 0)   /* fewer layers: a smoke test on a slow device */
+    cfg->thinker.audio.encoder_layers = layers;
+  gint64 t0 = g_get_monotonic_time ();
+  QomniVkAudioEncoder *enc = qomni_vk_audio_encoder_new (vk, NULL, cfg, QOMNI_DTYPE_BF16,
+                                                         &error);
+  if (!enc) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    return 1;
+  }
+  const QomniAudioConfig *ac = &cfg->thinker.audio;
+  printf ("device: %s; audio encoder (%d layers, d_model %d, ffn %d), random bf16 weights "
+          "made on the GPU in %.1f s; %.2f GiB allocated\n", qomni_vk_device_name (vk),
+          ac->encoder_layers, ac->d_model, ac->encoder_ffn_dim,
+          (g_get_monotonic_time () - t0) * 1e-6, qomni_vk_allocated (vk) / 1073741824.0);
+  const int M = ac->num_mel_bins, OUT = qomni_vk_audio_encoder_output_dim (enc);
+  const int seconds[] = { 1, 8 };
+  GRand *rng = g_rand_new_with_seed (11);
+  for (guint s = 0; s < G_N_ELEMENTS (seconds); s++) {
+    const int T = 100 * seconds[s], A = qomni_vk_audio_encoder_n_tokens (enc, T);
+    float *feat = g_new (float, (size_t) M * T), *out = g_new (float, (size_t) A * OUT);
+    for (size_t i = 0; i < (size_t) M * T; i++)
+      feat[i] = (float) g_rand_double_range (rng, -1.5, 1.0);
+    double best = 1e9, sum = 0;
+    for (int r = -1; r < reps; r++) {   /* r = −1 compiles the pipelines and warms up */
+      t0 = g_get_monotonic_time ();
+      if (!qomni_vk_audio_encoder_encode (enc, feat, T, out, &error)) {
+        fprintf (stderr, "bench-vk: encode: %s\n", error->message);
+        return 1;
+      }
+      const double dt = (g_get_monotonic_time () - t0) * 1e-6;
+      if (r >= 0)
+        sum += dt, best = MIN (best, dt);
+    }
+    printf ("audio encoder, %d s (%d mel frames -> %d rows): %.2f ms mean, %.2f ms best "
+            "(%d runs)\n", seconds[s], T, A, sum / reps * 1e3, best * 1e3, reps);
+    if (seconds[s] == 8) {
+      qomni_vk_profile_enable (vk, TRUE);
+      qomni_vk_profile_reset (vk);
+      qomni_vk_audio_encoder_encode (enc, feat, T, out, &error);
+      qomni_vk_profile_print (vk, "audio encoder, 8 s");
+      qomni_vk_profile_enable (vk, FALSE);
+    }
+    g_free (feat);
+    g_free (out);
+  }
+  g_rand_free (rng);
+  qomni_vk_audio_encoder_free (enc);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
   setvbuf (stdout, NULL, _IOLBF, 0);
-  int layers = 48, n_prefill = 512, n_decode = 64;
+  int layers = -1, n_prefill = 512, n_decode = 64, reps = 10;
   double bw = 3100.0;
+  gboolean audio = FALSE;
+  for (int i = 1; i < argc; i++)
+    if (!strcmp (argv[i], "--audio-encoder")) {
+      audio = TRUE;
+      memmove (argv + i, argv + i + 1, sizeof (char *) * (argc - i));
+      argc--;
+      i--;
+    }
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp (argv[i], "--layers"))
+    if (!strcmp (argv[i], "--reps"))
+      reps = MAX (1, atoi (argv[i + 1]));
+    else if (!strcmp (argv[i], "--layers"))
       layers = atoi (argv[i + 1]);
     else if (!strcmp (argv[i], "--prefill"))
       n_prefill = atoi (argv[i + 1]);
@@ -37,6 +113,13 @@ main (int argc, char **argv)
     fprintf (stderr, "bench-vk: %s\n", error->message);
     return 77;
   }
+  if (audio) {
+    const int rc = bench_audio_encoder (vk, reps, layers);
+    qomni_vk_free (vk);
+    return rc;
+  }
+  if (layers < 0)
+    layers = 48;
   QomniTextConfig c = {
     .vocab_size = 152064, .hidden_size = 2048, .num_hidden_layers = layers,
     .num_attention_heads = 32, .num_key_value_heads = 4, .head_dim = 128,
