@@ -83,26 +83,6 @@ upload_conv_out (QomniVkAudioEncoder *enc, const QomniTensor *t, GError **error)
       goto fail;                                                                              \
   } G_STMT_END
 
-/* The matrix [rows, cols] named printf-style (random when w is NULL). */
-static gboolean
-mat_load (QomniVkAudioEncoder *enc, QomniVkMat *m, const QomniWeights *w, QomniDType rdt,
-          int rows, int cols, guint32 seed, GError **error, const char *fmt, ...)
-    G_GNUC_PRINTF (9, 10);
-
-static gboolean
-mat_load (QomniVkAudioEncoder *enc, QomniVkMat *m, const QomniWeights *w, QomniDType rdt,
-          int rows, int cols, guint32 seed, GError **error, const char *fmt, ...)
-{
-  va_list ap;
-  va_start (ap, fmt);
-  g_autofree char *name = g_strdup_vprintf (fmt, ap);
-  va_end (ap);
-  const QomniTensor *t = NULL;
-  if (w && !(t = qomni_weights_get (w, error, 2, (int64_t[]) { rows, cols }, "%s", name)))
-    return FALSE;
-  return qomni_vk_mat_new (enc->vk, m, w ? &t : NULL, 1, rows, cols, rdt, seed, name, error);
-}
-
 /* A convolution's weight [Co, Ci, 3, 3] as the matrix [Co, Ci·9] over the same bytes. */
 static gboolean
 conv_load (QomniVkAudioEncoder *enc, int i, const QomniWeights *w, QomniDType rdt, int ci,
@@ -198,12 +178,12 @@ qomni_vk_audio_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConfi
     } else if (!qomni_vk_mat_new (vk, &b->qkv, NULL, 1, 3 * D, D, rdt, seed, "audio q/k/v",
                                   error))
       goto fail;
-    if (!mat_load (enc, &b->o, w, rdt, D, D, seed + 1, error,
-                   PREFIX ".layers.%d.self_attn.out_proj.weight", l)
-        || !mat_load (enc, &b->fc1, w, rdt, FF, D, seed + 2, error, PREFIX ".layers.%d.fc1.weight",
-                      l)
-        || !mat_load (enc, &b->fc2, w, rdt, D, FF, seed + 3, error, PREFIX ".layers.%d.fc2.weight",
-                      l))
+    if (!qomni_vk_mat_load (vk, &b->o, w, D, D, rdt, seed + 1, error,
+                            PREFIX ".layers.%d.self_attn.out_proj.weight", l)
+        || !qomni_vk_mat_load (vk, &b->fc1, w, FF, D, rdt, seed + 2, error,
+                               PREFIX ".layers.%d.fc1.weight", l)
+        || !qomni_vk_mat_load (vk, &b->fc2, w, D, FF, rdt, seed + 3, error,
+                               PREFIX ".layers.%d.fc2.weight", l))
       goto fail;
     /* the q, k and v biases end to end, like their stacked weights */
     VEC (b->qkv_b, D, 0.0f, lf, l, "self_attn.q_proj.bias");
@@ -220,8 +200,9 @@ qomni_vk_audio_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConfi
   }
   VEC (enc->ln_post_w, D, 1.0f, PREFIX ".ln_post.weight");
   VEC (enc->ln_post_b, D, 0.0f, PREFIX ".ln_post.bias");
-  if (!mat_load (enc, &enc->proj1, w, rdt, D, D, 900, error, PREFIX ".proj1.weight")
-      || !mat_load (enc, &enc->proj2, w, rdt, OUT, D, 901, error, PREFIX ".proj2.weight"))
+  if (!qomni_vk_mat_load (vk, &enc->proj1, w, D, D, rdt, 900, error, PREFIX ".proj1.weight")
+      || !qomni_vk_mat_load (vk, &enc->proj2, w, OUT, D, rdt, 901, error,
+                             PREFIX ".proj2.weight"))
     goto fail;
   VEC (enc->proj1_b, D, 0.0f, PREFIX ".proj1.bias");
   VEC (enc->proj2_b, OUT, 0.0f, PREFIX ".proj2.bias");

@@ -68,6 +68,22 @@ qomni_vk_mat_new (QomniVk *vk, QomniVkMat *m, const QomniTensor *const *parts, i
   return TRUE;
 }
 
+gboolean
+qomni_vk_mat_load (QomniVk *vk, QomniVkMat *m, const QomniWeights *w, int rows, int cols,
+                   QomniDType rdt, guint32 seed, GError **error, const char *fmt, ...)
+{
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *name = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  const QomniTensor *t = NULL;
+  if (w && !(t = qomni_weights_get (w, error, 2, (int64_t[]) { rows, cols }, "%s", name)))
+    return FALSE;
+  /* the name outlives the call only as the buffer's label: a static one */
+  return qomni_vk_mat_new (vk, m, w ? &t : NULL, 1, rows, cols, rdt, seed,
+                           w ? t->name : "random weight", error);
+}
+
 void
 qomni_vk_mat_clear (QomniVk *vk, QomniVkMat *m)
 {

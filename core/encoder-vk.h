@@ -37,6 +37,10 @@ typedef struct {
 gboolean qomni_vk_mat_new (QomniVk *vk, QomniVkMat *m, const QomniTensor *const *parts,
                            int n_parts, int rows, int cols, QomniDType random_dtype,
                            guint32 seed, const char *what, GError **error);
+/* The 2-D weight [rows, cols] named printf-style from w, or random when w is NULL. */
+gboolean qomni_vk_mat_load (QomniVk *vk, QomniVkMat *m, const QomniWeights *w, int rows,
+                            int cols, QomniDType random_dtype, guint32 seed, GError **error,
+                            const char *fmt, ...) G_GNUC_PRINTF (9, 10);
 void qomni_vk_mat_clear (QomniVk *vk, QomniVkMat *m);
 
 /* Appends the float vector [len] named printf-style to vecs and returns its offset in

@@ -1,0 +1,127 @@
+/* The vision encoder on the Vulkan path (tiny-omni fixture, float32 weights).
+ *
+ * Against transformers: vision.embeds and vision.deepstack.* from vision.pixel_values
+ * within 1e-4 normwise relative error (max|a − b| / max|b|), the CPU test's tolerance.
+ * Against the CPU encoder: NMSE ≤ 1e-9 on embeds and DeepStack rows (summation order and
+ * erf by A&S 7.1.26 differ) for grids of one image, two temporal slices (attention stays
+ * within each) and an odd number of merge blocks. Bad input gives an error. Exit 77
+ * without a device. */
+#include "refs.h"
+#include "config.h"
+#include "error.h"
+#include "vision-encoder.h"
+#include "vk-device.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define REL_TOL 1e-4
+#define NMSE_TOL 1e-9
+
+static int failures;
+
+static void
+report (const char *what, double e, double tol, const char *kind)
+{
+  gboolean ok = e <= tol;
+  failures += !ok;
+  printf ("%s %-44s %s %.2e (max %.0e)\n", ok ? "ok  " : "FAIL", what, kind, e, tol);
+}
+
+static void
+trace_nop (const char *name, const float *data, const int64_t *shape, int ndim, gpointer user)
+{
+}
+
+int
+main (void)
+{
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  GError *error = NULL;
+  QomniVk *vk = qomni_vk_new (-1, &error);
+  if (!vk) {
+    printf ("SKIP: no usable Vulkan device: %s\n", error->message);
+    g_error_free (error);
+    return 77;
+  }
+  RefsTiny fx;
+  refs_tiny_load (&fx);
+  QomniVisionEncoder *gpu = qomni_vision_encoder_new_on (fx.w, fx.cfg, vk, &error);
+  g_assert_no_error (error);
+  g_assert_true (qomni_vision_encoder_on_gpu (gpu));
+  QomniVisionEncoder *cpu = qomni_vision_encoder_new (fx.w, fx.cfg, &error);
+  g_assert_no_error (error);
+  const int D = qomni_vision_encoder_output_dim (gpu), K = qomni_vision_encoder_n_deepstack (gpu);
+  const int P = qomni_vision_encoder_patch_dim (gpu);
+
+  /* the reference image: grid (1, 4, 6), 24 patches, 6 tokens */
+  const int grid[3] = { 1, 4, 6 };
+  const int n_tok = qomni_vision_encoder_n_tokens (gpu, grid);
+  const float *pv = refs_f32 (fx.refs, "vision.pixel_values", 24 * P);
+  g_autofree float *emb = g_new (float, (gsize) n_tok * D);
+  g_autofree float *deep = g_new (float, (gsize) K * n_tok * D);
+  g_assert_true (qomni_vision_encoder_encode (gpu, pv, grid, emb, deep, &error));
+  g_assert_no_error (error);
+  report ("vision.embeds vs reference",
+          rel_error (emb, refs_f32 (fx.refs, "vision.embeds", n_tok * D), n_tok * D), REL_TOL,
+          "rel");
+  for (int k = 0; k < K; k++) {
+    g_autofree char *name = g_strdup_printf ("vision.deepstack.%d", k);
+    g_autofree char *what = g_strdup_printf ("%s vs reference", name);
+    report (what, rel_error (deep + (gsize) k * n_tok * D, refs_f32 (fx.refs, name, n_tok * D),
+                             n_tok * D), REL_TOL, "rel");
+  }
+
+  /* grids against the CPU, random pixels in the normalized range */
+  GRand *rng = g_rand_new_with_seed (5);
+  const int grids[][3] = { { 1, 4, 6 }, { 2, 4, 4 }, { 1, 6, 10 }, { 3, 2, 2 } };
+  for (guint i = 0; i < G_N_ELEMENTS (grids); i++) {
+    const int *g = grids[i], n = g[0] * g[1] * g[2], nt = qomni_vision_encoder_n_tokens (cpu, g);
+    g_autofree float *px = g_new (float, (gsize) n * P);
+    for (gsize j = 0; j < (gsize) n * P; j++)
+      px[j] = (float) g_rand_double_range (rng, -1.0, 1.0);
+    const gsize ne = (gsize) nt * D, nd = (gsize) K * nt * D;
+    g_autofree float *e0 = g_new (float, ne), *e1 = g_new (float, ne);
+    g_autofree float *d0 = g_new (float, nd), *d1 = g_new (float, nd);
+    g_assert_true (qomni_vision_encoder_encode (cpu, px, g, e0, d0, &error));
+    g_assert_true (qomni_vision_encoder_encode (gpu, px, g, e1, d1, &error));
+    g_assert_no_error (error);
+    char name[64];
+    snprintf (name, sizeof name, "grid %dx%dx%d embeds vs CPU", g[0], g[1], g[2]);
+    report (name, nmse (e1, e0, ne), NMSE_TOL, "nmse");
+    snprintf (name, sizeof name, "grid %dx%dx%d deepstack vs CPU", g[0], g[1], g[2]);
+    report (name, nmse (d1, d0, nd), NMSE_TOL, "nmse");
+  }
+  g_rand_free (rng);
+
+  /* embeds alone (deepstack NULL) are the same rows */
+  g_autofree float *emb2 = g_new (float, (gsize) n_tok * D);
+  g_assert_true (qomni_vision_encoder_encode (gpu, pv, grid, emb2, NULL, &error));
+  g_assert_no_error (error);
+  report ("embeds without deepstack, same rows", nmse (emb2, emb, n_tok * D), 0.0, "nmse");
+
+  /* bad input: an odd grid, a NaN, tracing (the stages stay on the GPU) */
+  const int bad_grid[3] = { 1, 3, 6 };
+  gboolean ok = !qomni_vision_encoder_encode (gpu, pv, bad_grid, emb, deep, &error)
+                && g_error_matches (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+  g_autofree float *nanpx = g_memdup2 (pv, sizeof (float) * 24 * P);
+  nanpx[100] = NAN;
+  ok = ok && !qomni_vision_encoder_encode (gpu, nanpx, grid, emb, deep, &error)
+       && g_error_matches (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
+  qomni_vision_encoder_set_trace (gpu, trace_nop, NULL);
+  ok = ok && !qomni_vision_encoder_encode (gpu, pv, grid, emb, deep, &error)
+       && g_error_matches (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED);
+  g_clear_error (&error);
+  printf ("%s bad input refused with an error\n", ok ? "ok  " : "FAIL");
+  failures += !ok;
+
+  printf ("%s\n", failures ? "FAILED" : "all passed");
+  qomni_vision_encoder_free (gpu);
+  qomni_vision_encoder_free (cpu);
+  refs_tiny_clear (&fx);
+  qomni_vk_free (vk);
+  return failures ? 1 : 0;
+}
