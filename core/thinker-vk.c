@@ -427,9 +427,11 @@ rec_rmsnorm (QomniVkCmd *c, const QomniVkBuffer *x, const QomniVkBuffer *y,
 }
 
 /* Records the whole stack for n rows already in t->x; then the final norm, and the last
- * row's logits and argmax. */
+ * row's logits and argmax. adds [n_add, n, H] (host-visible) goes onto x after layer
+ * l < n_add, after the layer's output was copied out. */
 static void
-rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
+rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
+           const QomniVkBuffer *adds, int n_add)
 {
   const int H = t->H, hd = t->hd, half = hd / 2, K = t->K, I = t->I, p0 = t->n_past;
   const float eps = (float) t->cfg.rms_norm_eps;
@@ -539,6 +541,13 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
     if (layers_host)
       qomni_vk_cmd_copy (c, t->x, 0, layers_host, 4 * (uint64_t) l * n * H,
                          4 * (uint64_t) n * H);
+    if (l < n_add) {
+      /* DeepStack: x += adds[l] */
+      QomniVkEltPush dp = { .n = (uint32_t) n * H, .x_off = (uint32_t) l * n * H };
+      QomniVkBind bb[] = { { adds }, { t->x } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ADD, bb, 2, &dp, sizeof dp,
+                         MIN (((uint32_t) n * H + 255) / 256, 4096), 1, 1);
+    }
   }
   rec_rmsnorm (c, t->x, t->x, t->final_norm, 0, n, H, eps);
   rec_linear (t, c, &t->lm_head, t->x, (n - 1) * H, H, t->logits_dev, 0, t->V, 1, FALSE);
@@ -561,9 +570,11 @@ write_rope_tables (QomniVkThinker *t, const int *pos, int pos_stride, int n)
     }
 }
 
+/* adds: [n_add] layers of rows with a stride of add_stride floats per layer (the whole
+ * prompt's additions; this slice's rows start at adds). */
 static gboolean
-run (QomniVkThinker *t, int n, gboolean from_ids, float *layers, float *hidden, float *logits,
-     int *next, GError **error)
+run (QomniVkThinker *t, int n, gboolean from_ids, const float *adds, int n_add,
+     size_t add_stride, float *layers, float *hidden, float *logits, int *next, GError **error)
 {
   if (t->n_past + n > t->max_ctx) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
@@ -578,9 +589,22 @@ run (QomniVkThinker *t, int n, gboolean from_ids, float *layers, float *hidden, 
     if (!lh)
       return FALSE;
   }
+  QomniVkBuffer *ah = NULL;
+  if (n_add > 0) {
+    ah = qomni_vk_buffer_new (t->vk, 4 * (uint64_t) n_add * n * t->H, QOMNI_VK_MEM_HOST,
+                              "DeepStack additions", error);
+    if (!ah) {
+      qomni_vk_buffer_free (t->vk, lh);
+      return FALSE;
+    }
+    for (int l = 0; l < n_add; l++)
+      memcpy ((float *) ah->map + (size_t) l * n * t->H, adds + l * add_stride,
+              sizeof (float) * (size_t) n * t->H);
+  }
   QomniVkCmd *c = qomni_vk_cmd_begin (t->vk, error);
   if (!c) {
     qomni_vk_buffer_free (t->vk, lh);
+    qomni_vk_buffer_free (t->vk, ah);
     return FALSE;
   }
   if (from_ids) {
@@ -591,7 +615,7 @@ run (QomniVkThinker *t, int n, gboolean from_ids, float *layers, float *hidden, 
   } else {
     qomni_vk_cmd_copy (c, t->step, 4 * t->step_x, t->x, 0, 4 * (uint64_t) n * t->H);
   }
-  rec_stack (t, c, n, lh);
+  rec_stack (t, c, n, lh, ah, n_add);
   if (logits)
     qomni_vk_cmd_copy (c, t->logits_dev, 0, t->out, 16, 4 * (uint64_t) t->V);
   gboolean ok = qomni_vk_cmd_submit (c, error);
@@ -607,12 +631,22 @@ run (QomniVkThinker *t, int n, gboolean from_ids, float *layers, float *hidden, 
       ok = qomni_vk_download (t->vk, t->x, 0, hidden, 4 * (size_t) n * t->H, error);
   }
   qomni_vk_buffer_free (t->vk, lh);
+  qomni_vk_buffer_free (t->vk, ah);
   return ok;
 }
 
 gboolean
 qomni_vk_thinker_forward (QomniVkThinker *t, const float *x, int n, const int *pos,
                           float *layers, float *hidden, float *logits, int *next, GError **error)
+{
+  return qomni_vk_thinker_forward_add (t, x, n, pos, NULL, 0, layers, hidden, logits, next,
+                                       error);
+}
+
+gboolean
+qomni_vk_thinker_forward_add (QomniVkThinker *t, const float *x, int n, const int *pos,
+                              const float *adds, int n_add, float *layers, float *hidden,
+                              float *logits, int *next, GError **error)
 {
   gboolean ok = TRUE;
   /* prompts longer than the planned batch run in slices, as decoder.c does */
@@ -625,7 +659,8 @@ qomni_vk_thinker_forward (QomniVkThinker *t, const float *x, int n, const int *p
     float *lay = NULL;
     if (layers && n <= t->max_batch)
       lay = layers;
-    ok = run (t, len, FALSE, lay, hidden && n <= t->max_batch ? hidden : NULL,
+    ok = run (t, len, FALSE, adds ? adds + (size_t) s * t->H : NULL, adds ? n_add : 0,
+              (size_t) n * t->H, lay, hidden && n <= t->max_batch ? hidden : NULL,
               last ? logits : NULL, last ? next : NULL, error);
   }
   return ok;
@@ -643,5 +678,5 @@ qomni_vk_thinker_decode (QomniVkThinker *t, int id, int pos, float *logits, int 
   const int p3[3] = { pos, pos, pos };
   write_rope_tables (t, p3, 1, 1);
   ((guint32 *) t->step->map)[t->step_ids] = (guint32) id;
-  return run (t, 1, TRUE, NULL, NULL, logits, next, error);
+  return run (t, 1, TRUE, NULL, 0, 0, NULL, NULL, logits, next, error);
 }

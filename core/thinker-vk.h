@@ -43,6 +43,12 @@ double qomni_vk_thinker_decode_bytes (const QomniVkThinker *t);
 gboolean qomni_vk_thinker_forward (QomniVkThinker *t, const float *x, int n, const int *pos,
                                    float *layers, float *hidden, float *logits, int *next,
                                    GError **error);
+/* The same with additions: adds [n_add, n, H] is added to the hidden states after layer
+ * l < n_add (DeepStack: zero rows outside the visual positions). layers[l] is the output
+ * before the addition, as the reference's hidden_states. */
+gboolean qomni_vk_thinker_forward_add (QomniVkThinker *t, const float *x, int n, const int *pos,
+                                       const float *adds, int n_add, float *layers,
+                                       float *hidden, float *logits, int *next, GError **error);
 /* One token at position pos (all three axes), embedded on the GPU. */
 gboolean qomni_vk_thinker_decode (QomniVkThinker *t, int id, int pos, float *logits, int *next,
                                   GError **error);

@@ -295,6 +295,17 @@ qomni_vision_encoder_set_trace (QomniVisionEncoder *enc, QomniVisionTraceFn fn, 
 gboolean
 qomni_vision_encoder_reserve (QomniVisionEncoder *enc, int64_t n, GError **error)
 {
+#ifdef QOMNI_HAVE_VULKAN
+  if (enc->gpu) {
+    /* the device's scratch; the CPU's stays unused */
+    if (n > G_MAXINT / 4) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE, "%" G_GINT64_FORMAT " patches are "
+                   "too many for the GPU vision encoder", n);
+      return FALSE;
+    }
+    return qomni_vk_vision_encoder_reserve (enc->gpu, (int) n, error);
+  }
+#endif
   if (n <= enc->cap)
     return TRUE;
   scratch_free (enc);

@@ -61,7 +61,7 @@ int qomni_vision_encoder_patch_dim (const QomniVisionEncoder *enc);
 int qomni_vision_encoder_n_tokens (const QomniVisionEncoder *enc, const int grid_thw[3]);
 
 /* Sizes the scratch for grids of up to n_patches patches (t·h·w) per temporal slice
- * and in total. QOMNI_ERROR_DEVICE when memory runs out. */
+ * and in total (on a GPU encoder: the device's). QOMNI_ERROR_DEVICE when memory runs out. */
 gboolean qomni_vision_encoder_reserve (QomniVisionEncoder *enc, int64_t n_patches,
                                        GError **error);
 

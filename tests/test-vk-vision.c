@@ -4,11 +4,14 @@
  * within 1e-4 normwise relative error (max|a − b| / max|b|), the CPU test's tolerance.
  * Against the CPU encoder: NMSE ≤ 1e-9 on embeds and DeepStack rows (summation order and
  * erf by A&S 7.1.26 differ) for grids of one image, two temporal slices (attention stays
- * within each) and an odd number of merge blocks. Bad input gives an error. Exit 77
+ * within each) and an odd number of merge blocks. Then the image prompt on the GPU thinker
+ * with the GPU encoder's rows: vision.prefill_logits_last within 1e-4 (DeepStack added on
+ * the GPU), and well away from it without DeepStack. Bad input gives an error. Exit 77
  * without a device. */
 #include "refs.h"
 #include "config.h"
 #include "error.h"
+#include "thinker.h"
 #include "vision-encoder.h"
 #include "vk-device.h"
 
@@ -100,6 +103,34 @@ main (void)
   g_assert_true (qomni_vision_encoder_encode (gpu, pv, grid, emb2, NULL, &error));
   g_assert_no_error (error);
   report ("embeds without deepstack, same rows", nmse (emb2, emb, n_tok * D), 0.0, "nmse");
+
+  /* the image prompt through the GPU thinker, DeepStack from the GPU encoder */
+  {
+    int n;
+    g_autofree int *ids = refs_ints (fx.refs, "vision.prompt_ids", &n);
+    QomniThinker *t = qomni_thinker_new_on (fx.w, fx.cfg, 64, vk, &error);
+    g_assert_no_error (error);
+    const int V = qomni_thinker_vocab_size (t);
+    const QomniMediaGrid mg = { grid[0], grid[1], grid[2], 0.0f };
+    const QomniVisualRows image = { emb, deep, n_tok, K };
+    const QomniThinkerMedia media = { .images = &image, .grids = &mg, .n_grids = 1 };
+    g_autofree float *logits = g_new (float, V);
+    g_assert_true (qomni_thinker_prefill_media (t, ids, n, &media, logits, &error));
+    g_assert_no_error (error);
+    const float *ref = refs_f32 (fx.refs, "vision.prefill_logits_last", V);
+    report ("GPU thinker: vision.prefill_logits_last", rel_error (logits, ref, V), REL_TOL,
+            "rel");
+    /* without DeepStack the logits move well away: the injection is what matched */
+    qomni_thinker_reset (t);
+    const QomniVisualRows flat = { emb, NULL, n_tok, 0 };
+    const QomniThinkerMedia media2 = { .images = &flat, .grids = &mg, .n_grids = 1 };
+    g_assert_true (qomni_thinker_prefill_media (t, ids, n, &media2, logits, &error));
+    const double away = rel_error (logits, ref, V);
+    printf ("%s without DeepStack the logits differ by %.2e (> %.0e)\n",
+            away > 100 * REL_TOL ? "ok  " : "FAIL", away, 100 * REL_TOL);
+    failures += !(away > 100 * REL_TOL);
+    qomni_thinker_free (t);
+  }
 
   /* bad input: an odd grid, a NaN, tracing (the stages stay on the GPU) */
   const int bad_grid[3] = { 1, 3, 6 };

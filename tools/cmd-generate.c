@@ -90,10 +90,11 @@ image_clear (Image *im)
   g_free (im->deepstack);
 }
 
-/* Decode, preprocess (the processor's defaults, capped at max_pixels), vision encoder. */
+/* Decode, preprocess (the processor's defaults, capped at max_pixels), vision encoder (on
+ * vk when not NULL). */
 static gboolean
-encode_image_file (const QomniModel *model, const char *path, int max_pixels, Image *im,
-                   GError **error)
+encode_image_file (const QomniModel *model, const char *path, int max_pixels, QomniVk *vk,
+                   Image *im, GError **error)
 {
 #ifdef QOMNI_HAVE_GST_MEDIA_FILE
   int w = 0, h = 0;
@@ -107,7 +108,8 @@ encode_image_file (const QomniModel *model, const char *path, int max_pixels, Im
   int grid[3];
   if (!qomni_image_preprocess (rgb, w, h, 3 * w, &p, &pixels, grid, error))
     return FALSE;
-  QomniVisionEncoder *enc = qomni_vision_encoder_new (model->weights, model->config, error);
+  QomniVisionEncoder *enc = qomni_vision_encoder_new_on (model->weights, model->config, vk,
+                                                         error);
   if (!enc)
     return FALSE;
   const int n = qomni_vision_encoder_n_tokens (enc, grid);
@@ -144,7 +146,7 @@ qomni_cmd_generate (int argc, char **argv)
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\"; \"\" for none)", "TEXT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
     { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_path, "an audio file sent before the prompt (any format GStreamer decodes)", "FILE" },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker and the audio encoder run", "DEV" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker and the encoders run", "DEV" },
     { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "an image sent before the prompt (any format GStreamer decodes)", "FILE" },
     { "max-pixels", 0, 0, G_OPTION_ARG_INT, &max_pixels, "resize larger images to at most this many pixels (448x448)", "N" },
     { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "most tokens to generate (256)", "N" },
@@ -224,7 +226,7 @@ qomni_cmd_generate (int argc, char **argv)
     return 1;
   }
   Image image = { 0 };
-  if (image_path && !encode_image_file (model, image_path, max_pixels, &image, &error)) {
+  if (image_path && !encode_image_file (model, image_path, max_pixels, vk, &image, &error)) {
     fprintf (stderr, "qomni generate: %s\n", error->message);
     g_error_free (error);
     image_clear (&image);
