@@ -342,6 +342,14 @@ qomni_vk_audio_encoder_encode (QomniVkAudioEncoder *enc, const float *features, 
   const int W1 = half_up (Lc), W2 = half_up (W1), W3 = half_up (W2);
   const int A = qomni_vk_audio_encoder_n_tokens (enc, T);
 
+  if (4 * (uint64_t) n_feat > qomni_vk_max_range (vk)) {
+    /* the first convolution reads the features in place, through one binding */
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "%d mel frames are more than one binding of %s covers; encode the audio in "
+                 "parts (at most %" G_GUINT64_FORMAT " frames)", T, qomni_vk_device_name (vk),
+                 qomni_vk_max_range (vk) / (4 * (uint64_t) enc->M));
+    return FALSE;
+  }
   QomniVkBuffer *feat = qomni_vk_buffer_new (vk, 4 * (uint64_t) n_feat, QOMNI_VK_MEM_HOST,
                                              "mel features", error);
   if (!feat)

@@ -174,6 +174,15 @@ qomni_vk_enc_acts_new (QomniVk *vk, QomniVkEncActs *a, const QomniVkEncShape *s,
     { &a->ff, (uint64_t) rows * s->FF, "encoder MLP activations" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (acts); i++) {
+    /* each is bound whole: one binding must cover it */
+    if (4 * acts[i].floats > qomni_vk_max_range (vk)) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                   "%d rows need %" G_GUINT64_FORMAT " bytes of %s, more than one binding of "
+                   "%s covers (%" G_GUINT64_FORMAT "); encode less at once", rows,
+                   4 * acts[i].floats, acts[i].what, qomni_vk_device_name (vk),
+                   qomni_vk_max_range (vk));
+      return FALSE;
+    }
     *acts[i].b = qomni_vk_buffer_new (vk, 4 * MAX (acts[i].floats, 4), QOMNI_VK_MEM_DEVICE,
                                       acts[i].what, error);
     if (!*acts[i].b)

@@ -4,17 +4,23 @@
  *
  *   bench-vk [--layers N] [--prefill N] [--decode N] [--bandwidth GBps]
  *   bench-vk --audio-encoder [--reps N] [--layers N]
+ *   bench-vk --vision [--reps N] [--layers N]
  *
  * Shapes are Qwen3-Omni-30B-A3B's thinker: hidden 2048, 48 layers, 32 q / 4 kv heads of
  * 128, 128 experts top-8 of width 768, vocab 152064, weights bf16 (~61 GB).
  * --audio-encoder times the full-size audio encoder instead (the "full" preset: 32 layers
  * of width 1280, random bf16 weights made on the GPU): milliseconds per encode of 1 s and
  * 8 s of random mel features, each including the upload of the features and the read-back
- * of the rows, then the per-kernel table of one 8 s encode. */
+ * of the rows, then the per-kernel table of one 8 s encode. --vision times the full-size
+ * vision encoder (27 blocks of width 1152, DeepStack mergers, random bf16 weights): a
+ * 448×448 image (28×28 patches -> 196 tokens) and one second of 640×360 video at 2 frames/s
+ * (one temporal patch of 22×40 -> 220 tokens), each including the upload of pixels and
+ * tables and the read-back of the rows (preprocessing is the CPU's: bench-vision). */
 #include "audio-encoder-vk.h"
 #include "config.h"
 #include "error.h"
 #include "thinker-vk.h"
+#include "vision-encoder-vk.h"
 #include "vk-device.h"
 
 #include <math.h>
@@ -81,16 +87,101 @@ bench_audio_encoder (QomniVk *vk, int reps, int layers)
   return 0;
 }
 
+static int
+bench_vision (QomniVk *vk, int reps, int layers)
+{
+  GError *error = NULL;
+  g_autoptr (QomniConfig) cfg = qomni_config_preset ("full", &error);
+  if (!cfg) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    return 1;
+  }
+  QomniVisionConfig *vc = &cfg->thinker.vision;
+  if (layers > 0) {   /* fewer blocks: a smoke test on a slow device */
+    vc->depth = layers;
+    vc->n_deepstack = 0;
+    for (int i = 0; i < 8; i++)
+      if (vc->deepstack_visual_indexes[i] < layers && i == vc->n_deepstack)
+        vc->n_deepstack++;
+  }
+  gint64 t0 = g_get_monotonic_time ();
+  QomniVkVisionEncoder *enc = qomni_vk_vision_encoder_new (vk, NULL, cfg, QOMNI_DTYPE_BF16,
+                                                           &error);
+  if (!enc) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    return 1;
+  }
+  const int D = vc->hidden_size, half = D / vc->num_heads / 2, OUT = vc->out_hidden_size;
+  const int P = vc->in_channels * vc->temporal_patch_size * vc->patch_size * vc->patch_size;
+  printf ("device: %s; vision encoder (%d blocks, width %d, %d DeepStack mergers), random "
+          "bf16 weights made on the GPU in %.1f s; %.2f GiB allocated\n",
+          qomni_vk_device_name (vk), vc->depth, D, vc->n_deepstack,
+          (g_get_monotonic_time () - t0) * 1e-6, qomni_vk_allocated (vk) / 1073741824.0);
+  const struct { const char *what; int gh, gw; } inputs[] = {
+    { "448x448 image", 28, 28 },
+    { "1 s of 640x360 video at 2 fps", 22, 40 },
+  };
+  GRand *rng = g_rand_new_with_seed (13);
+  for (guint s = 0; s < G_N_ELEMENTS (inputs); s++) {
+    const int n = inputs[s].gh * inputs[s].gw, nt = n / 4;
+    /* random pixels, position rows and angles: the time does not depend on the values */
+    float *px = g_new (float, (size_t) n * P), *pos = g_new (float, (size_t) n * D);
+    float *rope = g_new (float, (size_t) 2 * n * half);
+    float *emb = g_new (float, (size_t) nt * OUT);
+    float *deep = g_new (float, (size_t) MAX (vc->n_deepstack, 1) * nt * OUT);
+    for (size_t i = 0; i < (size_t) n * P; i++)
+      px[i] = (float) g_rand_double_range (rng, -1, 1);
+    for (size_t i = 0; i < (size_t) n * D; i++)
+      pos[i] = (float) g_rand_double_range (rng, -0.1, 0.1);
+    for (size_t i = 0; i < (size_t) n * half; i++) {
+      const double a = g_rand_double_range (rng, 0, 2 * G_PI);
+      rope[i] = (float) cos (a);
+      rope[(size_t) n * half + i] = (float) sin (a);
+    }
+    double best = 1e9, sum = 0;
+    for (int r = -1; r < reps; r++) {   /* r = −1 compiles the pipelines and warms up */
+      t0 = g_get_monotonic_time ();
+      if (!qomni_vk_vision_encoder_encode (enc, px, n, n, pos, rope, emb, deep, &error)) {
+        fprintf (stderr, "bench-vk: encode: %s\n", error->message);
+        return 1;
+      }
+      const double dt = (g_get_monotonic_time () - t0) * 1e-6;
+      if (r >= 0)
+        sum += dt, best = MIN (best, dt);
+    }
+    printf ("vision encoder, %s (%d patches -> %d tokens): %.2f ms mean, %.2f ms best "
+            "(%d runs)\n", inputs[s].what, n, nt, sum / reps * 1e3, best * 1e3, reps);
+    if (s == 0) {
+      qomni_vk_profile_enable (vk, TRUE);
+      qomni_vk_profile_reset (vk);
+      qomni_vk_vision_encoder_encode (enc, px, n, n, pos, rope, emb, deep, &error);
+      qomni_vk_profile_print (vk, "vision encoder, 448x448 image");
+      qomni_vk_profile_enable (vk, FALSE);
+    }
+    g_free (px);
+    g_free (pos);
+    g_free (rope);
+    g_free (emb);
+    g_free (deep);
+  }
+  g_rand_free (rng);
+  qomni_vk_vision_encoder_free (enc);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
   setvbuf (stdout, NULL, _IOLBF, 0);
   int layers = -1, n_prefill = 512, n_decode = 64, reps = 10;
   double bw = 3100.0;
-  gboolean audio = FALSE;
+  gboolean audio = FALSE, vision = FALSE;
   for (int i = 1; i < argc; i++)
-    if (!strcmp (argv[i], "--audio-encoder")) {
-      audio = TRUE;
+    if (!strcmp (argv[i], "--audio-encoder") || !strcmp (argv[i], "--vision")) {
+      if (!strcmp (argv[i], "--vision"))
+        vision = TRUE;
+      else
+        audio = TRUE;
       memmove (argv + i, argv + i + 1, sizeof (char *) * (argc - i));
       argc--;
       i--;
@@ -113,8 +204,9 @@ main (int argc, char **argv)
     fprintf (stderr, "bench-vk: %s\n", error->message);
     return 77;
   }
-  if (audio) {
-    const int rc = bench_audio_encoder (vk, reps, layers);
+  if (audio || vision) {
+    const int rc = audio ? bench_audio_encoder (vk, reps, layers)
+                         : bench_vision (vk, reps, layers);
     qomni_vk_free (vk);
     return rc;
   }
