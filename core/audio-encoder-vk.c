@@ -2,6 +2,7 @@
 #include "audio-encoder-vk.h"
 #include "encoder-vk.h"
 #include "error.h"
+#include "ops-cpu.h"
 #include "vk-ops.h"
 
 #include <math.h>
@@ -45,35 +46,42 @@ tokens_for (int r)
 }
 
 /* conv_out's weight with its columns c·F3 + f moved to f·C + c: the GPU front end leaves
- * each time step as [F3, C] (channels fastest), the reference flattens it as [C, F3]. */
+ * each time step as [F3, C] (channels fastest), the reference flattens it as [C, F3].
+ * Element by element for f32, f16 and bf16; block formats (a quantized GGUF) cannot move
+ * single elements, so those rows are dequantized and uploaded as f32. */
 static gboolean
 upload_conv_out (QomniVkAudioEncoder *enc, const QomniTensor *t, GError **error)
 {
   const QomniDTypeInfo *info = qomni_dtype_info (t->dtype);
-  if (info->block_elems != 1) {
-    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "%s: %s is %s; the GPU audio encoder reorders its columns and needs it as "
-                 "f32, f16 or bf16", t->file, t->name, info->name);
-    return FALSE;
-  }
+  const gboolean whole = info->block_elems == 1;
+  const QomniDType dt = whole ? t->dtype : QOMNI_DTYPE_F32;
   const int C = enc->C, F3 = enc->F3, K = C * F3;
-  const size_t es = info->block_bytes;
-  g_autofree char *perm = g_try_malloc (t->nbytes);
-  if (!perm) {
+  const size_t es = whole ? (size_t) info->block_bytes : sizeof (float);
+  const size_t bytes = es * (size_t) enc->D * K;
+  g_autofree char *perm = g_try_malloc (bytes);
+  g_autofree float *row = whole ? NULL : g_try_new (float, K);
+  if (!perm || (!whole && !row)) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE, "out of memory reordering %s",
                  t->name);
     return FALSE;
   }
-  const char *src = t->data;
-  for (int d = 0; d < enc->D; d++)
+  for (int d = 0; d < enc->D; d++) {
+    const char *src = (const char *) t->data + (size_t) d * K * es;
+    if (!whole) {
+      qomni_weight_row_f32 (t, d, row);
+      src = (const char *) row;
+    }
+    char *dst = perm + (size_t) d * K * es;
     for (int c = 0; c < C; c++)
       for (int f = 0; f < F3; f++)
-        memcpy (perm + ((size_t) d * K + (size_t) f * C + c) * es,
-                src + ((size_t) d * K + (size_t) c * F3 + f) * es, es);
+        memcpy (dst + ((size_t) f * C + c) * es, src + ((size_t) c * F3 + f) * es, es);
+  }
   QomniTensor p = *t;
   p.data = perm;
+  p.dtype = dt;
+  p.nbytes = bytes;
   const QomniTensor *parts[] = { &p };
-  return qomni_vk_mat_new (enc->vk, &enc->conv_out, parts, 1, enc->D, K, t->dtype, 0,
+  return qomni_vk_mat_new (enc->vk, &enc->conv_out, parts, 1, enc->D, K, dt, 0,
                            "audio conv_out", error);
 }
 

@@ -14,8 +14,8 @@
  * minutes of audio) run through the layers as one batch, attention confined to each window.
  * Longer audio takes several such passes inside the same command buffer, so device memory
  * is fixed at creation whatever the length. Weights stay in their stored dtype; conv_out's
- * columns are reordered at upload (f32, f16 or bf16 only) to the order the GPU front end
- * produces.
+ * columns are reordered at upload to the order the GPU front end produces (a quantized
+ * conv_out is dequantized to f32 for that).
  */
 #pragma once
 

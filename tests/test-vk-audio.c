@@ -5,11 +5,14 @@
  * encoder, which matches the reference: NMSE ≤ 1e-9 (the GPU differs from it only in
  * summation order and in erf by A&S 7.1.26, |error| < 1.5e-7) for lengths of one frame,
  * part of a chunk, exactly a chunk, one frame more, several windows, and more windows than
- * one pass of the layers takes (WINDOWS_PER_PASS in audio-encoder-vk.c). Bad input gives
- * an error. Exit 77 without a device. */
+ * one pass of the layers takes (WINDOWS_PER_PASS in audio-encoder-vk.c), and for random
+ * checkpoints with bf16 and Q8_0 matrices. Bad input gives an error. Exit 77 without a
+ * device. */
 #include "refs.h"
 #include "audio-encoder.h"
+#include "checkpoint.h"
 #include "config.h"
+#include "random-weights.h"
 #include "error.h"
 #include "vk-device.h"
 
@@ -86,6 +89,37 @@ main (void)
     report (name, nmse (b, a, (int64_t) A * D), NMSE_TOL, "nmse");
   }
   g_rand_free (rng);
+
+  /* the stored dtypes the GPU takes as they are: random tiny-width checkpoints with bf16
+   * and Q8_0 matrices (a quantized GGUF), GPU against CPU over the same weights */
+  {
+    g_autoptr (QomniConfig) tiny = qomni_config_preset ("tiny", &error);
+    g_assert_no_error (error);
+    g_autoptr (GPtrArray) specs = qomni_checkpoint_layout (tiny, QOMNI_PART_AUDIO);
+    const QomniDType dts[] = { QOMNI_DTYPE_BF16, QOMNI_DTYPE_Q8_0 };
+    const int T = 250, A = qomni_audio_encoder_n_tokens (cpu, T);
+    g_autofree float *f = g_new (float, (gsize) N_MELS * T);
+    for (gsize j = 0; j < (gsize) N_MELS * T; j++)
+      f[j] = (float) sin (0.37 * (double) j) - 0.25f;
+    for (guint d = 0; d < G_N_ELEMENTS (dts); d++) {
+      QomniWeights *rw = qomni_random_weights (specs, dts[d], 3, &error);
+      g_assert_no_error (error);
+      QomniAudioEncoder *c = qomni_audio_encoder_new (rw, tiny, &error);
+      QomniAudioEncoder *g = qomni_audio_encoder_new_on (rw, tiny, vk, &error);
+      g_assert_no_error (error);
+      g_autofree float *a = g_new (float, (gsize) A * D), *b = g_new (float, (gsize) A * D);
+      g_assert_true (qomni_audio_encoder_encode (c, f, T, a, &error));
+      g_assert_true (qomni_audio_encoder_encode (g, f, T, b, &error));
+      g_assert_no_error (error);
+      char name[64];
+      snprintf (name, sizeof name, "%s matrices, T=%d vs CPU", qomni_dtype_info (dts[d])->name,
+                T);
+      report (name, nmse (b, a, (int64_t) A * D), NMSE_TOL, "nmse");
+      qomni_audio_encoder_free (g);
+      qomni_audio_encoder_free (c);
+      qomni_weights_free (rw);
+    }
+  }
 
   /* bad input: no frames, a NaN, tracing (the stages stay on the GPU) */
   g_autofree float *bad = g_memdup2 (feat, sizeof (float) * N_MELS * 10);

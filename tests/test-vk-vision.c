@@ -4,12 +4,15 @@
  * within 1e-4 normwise relative error (max|a − b| / max|b|), the CPU test's tolerance.
  * Against the CPU encoder: NMSE ≤ 1e-9 on embeds and DeepStack rows (summation order and
  * erf by A&S 7.1.26 differ) for grids of one image, two temporal slices (attention stays
- * within each) and an odd number of merge blocks. Then the image prompt on the GPU thinker
+ * within each) and an odd number of merge blocks, and for random checkpoints with bf16 and
+ * Q8_0 matrices. Then the image prompt on the GPU thinker
  * with the GPU encoder's rows: vision.prefill_logits_last within 1e-4 (DeepStack added on
  * the GPU), and well away from it without DeepStack. Bad input gives an error. Exit 77
  * without a device. */
 #include "refs.h"
+#include "checkpoint.h"
 #include "config.h"
+#include "random-weights.h"
 #include "error.h"
 #include "thinker.h"
 #include "vision-encoder.h"
@@ -97,6 +100,40 @@ main (void)
     report (name, nmse (d1, d0, nd), NMSE_TOL, "nmse");
   }
   g_rand_free (rng);
+
+  /* the stored dtypes the GPU takes as they are: random tiny-width checkpoints with bf16
+   * and Q8_0 matrices (a quantized GGUF), GPU against CPU over the same weights */
+  {
+    g_autoptr (QomniConfig) tiny = qomni_config_preset ("tiny", &error);
+    g_assert_no_error (error);
+    g_autoptr (GPtrArray) specs = qomni_checkpoint_layout (tiny, QOMNI_PART_VISION);
+    const QomniDType dts[] = { QOMNI_DTYPE_BF16, QOMNI_DTYPE_Q8_0 };
+    const int g[3] = { 2, 4, 6 }, n = 48, nt = 12;
+    g_autofree float *px = g_new (float, (gsize) n * P);
+    for (gsize j = 0; j < (gsize) n * P; j++)
+      px[j] = (float) sin (0.11 * (double) j);
+    for (guint d = 0; d < G_N_ELEMENTS (dts); d++) {
+      QomniWeights *rw = qomni_random_weights (specs, dts[d], 4, &error);
+      g_assert_no_error (error);
+      QomniVisionEncoder *c = qomni_vision_encoder_new (rw, tiny, &error);
+      QomniVisionEncoder *gg = qomni_vision_encoder_new_on (rw, tiny, vk, &error);
+      g_assert_no_error (error);
+      const int Dt = qomni_vision_encoder_output_dim (c), Kt = qomni_vision_encoder_n_deepstack (c);
+      const gsize ne = (gsize) nt * Dt, nd = (gsize) Kt * nt * Dt;
+      g_autofree float *e0 = g_new (float, ne), *e1 = g_new (float, ne);
+      g_autofree float *d0 = g_new (float, nd), *d1 = g_new (float, nd);
+      g_assert_true (qomni_vision_encoder_encode (c, px, g, e0, d0, &error));
+      g_assert_true (qomni_vision_encoder_encode (gg, px, g, e1, d1, &error));
+      g_assert_no_error (error);
+      char name[64];
+      snprintf (name, sizeof name, "%s matrices, grid 2x4x6 vs CPU",
+                qomni_dtype_info (dts[d])->name);
+      report (name, MAX (nmse (e1, e0, ne), nmse (d1, d0, nd)), NMSE_TOL, "nmse");
+      qomni_vision_encoder_free (gg);
+      qomni_vision_encoder_free (c);
+      qomni_weights_free (rw);
+    }
+  }
 
   /* embeds alone (deepstack NULL) are the same rows */
   g_autofree float *emb2 = g_new (float, (gsize) n_tok * D);
