@@ -29,6 +29,7 @@ struct _QomniVkAudioEncoder {
   QomniVkBuffer *vecs;
   QomniVkBuffer *pos;         /* [cap, D]: the sinusoids, restarting every tok_max rows */
   QomniVkBuffer *col, *a1, *a2, *a3, *y;
+  QomniVkBuffer *feat, *res;  /* host-visible: the features in, the rows out (grow-only) */
   QomniVkEncShape shape;
   QomniVkEncActs acts;
 };
@@ -287,7 +288,8 @@ qomni_vk_audio_encoder_free (QomniVkAudioEncoder *enc)
   g_free (enc->blocks);
   qomni_vk_mat_clear (vk, &enc->proj1);
   qomni_vk_mat_clear (vk, &enc->proj2);
-  QomniVkBuffer *bs[] = { enc->vecs, enc->pos, enc->col, enc->a1, enc->a2, enc->a3, enc->y };
+  QomniVkBuffer *bs[] = { enc->vecs, enc->pos, enc->col, enc->a1, enc->a2, enc->a3, enc->y,
+                          enc->feat, enc->res };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
     qomni_vk_buffer_free (vk, bs[i]);
   qomni_vk_enc_acts_clear (vk, &enc->acts);
@@ -358,23 +360,15 @@ qomni_vk_audio_encoder_encode (QomniVkAudioEncoder *enc, const float *features, 
                  qomni_vk_max_range (vk) / (4 * (uint64_t) enc->M));
     return FALSE;
   }
-  QomniVkBuffer *feat = qomni_vk_buffer_new (vk, 4 * (uint64_t) n_feat, QOMNI_VK_MEM_HOST,
-                                             "mel features", error);
-  if (!feat)
+  if (!qomni_vk_host_ensure (vk, &enc->feat, 4 * (uint64_t) n_feat, "mel features", error)
+      || !qomni_vk_host_ensure (vk, &enc->res, 4 * (uint64_t) A * OUT, "audio encoder result",
+                                error))
     return FALSE;
-  QomniVkBuffer *res = qomni_vk_buffer_new (vk, 4 * (uint64_t) A * OUT, QOMNI_VK_MEM_HOST,
-                                            "audio encoder result", error);
-  if (!res) {
-    qomni_vk_buffer_free (vk, feat);
-    return FALSE;
-  }
+  QomniVkBuffer *feat = enc->feat, *res = enc->res;
   memcpy (feat->map, features, 4 * n_feat);
   QomniVkCmd *c = qomni_vk_cmd_begin (vk, error);
-  if (!c) {
-    qomni_vk_buffer_free (vk, feat);
-    qomni_vk_buffer_free (vk, res);
+  if (!c)
     return FALSE;
-  }
   const QomniVkEncActs *a = &enc->acts;
   const int per_pass = WINDOWS_PER_PASS * enc->ratio;   /* chunks */
   int row0 = 0;
@@ -424,7 +418,5 @@ qomni_vk_audio_encoder_encode (QomniVkAudioEncoder *enc, const float *features, 
   gboolean ok = qomni_vk_cmd_submit (c, error);
   if (ok)
     memcpy (out, res->map, 4 * (size_t) A * OUT);
-  qomni_vk_buffer_free (vk, feat);
-  qomni_vk_buffer_free (vk, res);
   return ok;
 }

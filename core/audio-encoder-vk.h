@@ -12,8 +12,9 @@
  * im2col scratch stays under 64 MiB), conv_out writes straight into the layer input (which
  * holds the sinusoids already), and up to 16 attention windows (1664 tokens, about two
  * minutes of audio) run through the layers as one batch, attention confined to each window.
- * Longer audio takes several such passes inside the same command buffer, so device memory
- * is fixed at creation whatever the length. Weights stay in their stored dtype; conv_out's
+ * Longer audio takes several such passes inside the same command buffer, so the device's
+ * scratch is fixed at creation whatever the length (only the host-visible features and
+ * result buffers grow, to the longest audio seen). Weights stay in their stored dtype; conv_out's
  * columns are reordered at upload to the order the GPU front end produces (a quantized
  * conv_out is dequantized to f32 for that).
  */

@@ -91,6 +91,17 @@ qomni_vk_mat_clear (QomniVk *vk, QomniVkMat *m)
   m->buf = NULL;
 }
 
+gboolean
+qomni_vk_host_ensure (QomniVk *vk, QomniVkBuffer **b, uint64_t bytes, const char *what,
+                      GError **error)
+{
+  if (*b && (*b)->size >= bytes)
+    return TRUE;
+  qomni_vk_buffer_free (vk, *b);
+  *b = qomni_vk_buffer_new (vk, MAX (bytes, 16), QOMNI_VK_MEM_HOST, what, error);
+  return *b != NULL;
+}
+
 int
 qomni_vk_vecs_add (GArray *vecs, const QomniWeights *w, int64_t len, float fill,
                    GError **error, const char *fmt, ...)

@@ -43,6 +43,11 @@ gboolean qomni_vk_mat_load (QomniVk *vk, QomniVkMat *m, const QomniWeights *w, i
                             const char *fmt, ...) G_GNUC_PRINTF (9, 10);
 void qomni_vk_mat_clear (QomniVk *vk, QomniVkMat *m);
 
+/* Makes *b a host-visible buffer of at least bytes, keeping it when it is large enough: the
+ * per-call inputs and results of an encoder, allocated once for the largest call. */
+gboolean qomni_vk_host_ensure (QomniVk *vk, QomniVkBuffer **b, uint64_t bytes, const char *what,
+                               GError **error);
+
 /* Appends the float vector [len] named printf-style to vecs and returns its offset in
  * floats, or -1 with error set. With w NULL (random weights) appends len copies of fill. */
 int qomni_vk_vecs_add (GArray *vecs, const QomniWeights *w, int64_t len, float fill,

@@ -32,6 +32,7 @@ struct _QomniVkVisionEncoder {
   QomniVkEncActs acts;
   QomniVkBuffer *mg, *mh;    /* the mergers' normed input and hidden rows, [cap/4, 4D] */
   QomniVkBuffer *res;        /* [1 + n_deep, cap/4, OUT]: embeds, then the DeepStack rows */
+  QomniVkBuffer *in, *out;   /* host-visible: inputs and results of a call (grow-only) */
 };
 
 static gboolean
@@ -187,6 +188,8 @@ qomni_vk_vision_encoder_free (QomniVkVisionEncoder *enc)
     qomni_vk_mat_clear (vk, &ms[i]->fc2);
   }
   qomni_vk_buffer_free (vk, enc->vecs);
+  qomni_vk_buffer_free (vk, enc->in);
+  qomni_vk_buffer_free (vk, enc->out);
   scratch_free (enc);
   g_free (enc);
 }
@@ -250,28 +253,20 @@ qomni_vk_vision_encoder_encode (QomniVkVisionEncoder *enc, const float *pixels, 
   /* host inputs: [pixels | positions | cos | sin] */
   const uint64_t pix_f = (uint64_t) n * enc->patch_dim, pos_f = (uint64_t) n * D;
   const uint64_t rope_f = 2 * (uint64_t) n * half;
-  QomniVkBuffer *in = qomni_vk_buffer_new (vk, 4 * (pix_f + pos_f + rope_f), QOMNI_VK_MEM_HOST,
-                                           "vision encoder inputs", error);
-  if (!in)
-    return FALSE;
   const uint64_t res_f = (uint64_t) (1 + enc->n_deep) * nt * OUT;
-  QomniVkBuffer *res = qomni_vk_buffer_new (vk, 4 * res_f, QOMNI_VK_MEM_HOST,
-                                            "vision encoder result", error);
-  if (!res) {
-    qomni_vk_buffer_free (vk, in);
+  if (!qomni_vk_host_ensure (vk, &enc->in, 4 * (pix_f + pos_f + rope_f),
+                             "vision encoder inputs", error)
+      || !qomni_vk_host_ensure (vk, &enc->out, 4 * res_f, "vision encoder result", error))
     return FALSE;
-  }
+  QomniVkBuffer *in = enc->in, *res = enc->out;
   float *h = in->map;
   memcpy (h, pixels, 4 * pix_f);
   memcpy (h + pix_f, pos, 4 * pos_f);
   memcpy (h + pix_f + pos_f, rope, 4 * rope_f);
 
   QomniVkCmd *c = qomni_vk_cmd_begin (vk, error);
-  if (!c) {
-    qomni_vk_buffer_free (vk, in);
-    qomni_vk_buffer_free (vk, res);
+  if (!c)
     return FALSE;
-  }
   const QomniVkEncActs *a = &enc->acts;
   /* # HF: patch_embed onto pos_embed: x = positions + W·patch + b */
   qomni_vk_cmd_copy (c, in, 4 * pix_f, a->x, 0, 4 * pos_f);
@@ -299,7 +294,5 @@ qomni_vk_vision_encoder_encode (QomniVkVisionEncoder *enc, const float *pixels, 
       memcpy (deepstack, (float *) res->map + (size_t) nt * OUT,
               4 * (size_t) enc->n_deep * nt * OUT);
   }
-  qomni_vk_buffer_free (vk, in);
-  qomni_vk_buffer_free (vk, res);
   return ok;
 }
