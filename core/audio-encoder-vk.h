@@ -14,9 +14,9 @@
  * minutes of audio) run through the layers as one batch, attention confined to each window.
  * Longer audio takes several such passes inside the same command buffer, so the device's
  * scratch is fixed at creation whatever the length (only the host-visible features and
- * result buffers grow, to the longest audio seen). Weights stay in their stored dtype; conv_out's
- * columns are reordered at upload to the order the GPU front end produces (a quantized
- * conv_out is dequantized to f32 for that).
+ * result buffers grow, to the longest audio seen). Weights stay in their stored dtype;
+ * conv_out's columns are reordered at upload to the order the GPU front end produces (a
+ * quantized conv_out is dequantized to f32 for that).
  */
 #pragma once
 
