@@ -201,7 +201,8 @@ observe_layer (int layer, float *hidden, int row0, int n, gpointer user)
 }
 
 /* Runs x[n, H] at pos[3, n] through the decoder, CPU or GPU; x becomes the final-normed
- * hidden states; logits (optional) of the last row. */
+ * hidden states; logits (optional) of the last row. extra (DeepStack) changes the outputs
+ * of layers 0 .. extra_layers − 1 after the observers have seen them. */
 static gboolean
 run (QomniThinker *t, float *x, const int *pos, int n, QomniLayerHook extra,
      gpointer extra_user, int extra_layers, float *logits, GError **error)
