@@ -3,6 +3,9 @@
 #include "weights-load.h"
 #include "error.h"
 #include "ops-cpu.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "audio-encoder-vk.h"
+#endif
 
 #include <math.h>
 #include <string.h>
@@ -55,6 +58,9 @@ struct _QomniAudioEncoder {
   float *ff;                          /* [win_max, FF] */
   QomniAudioTraceFn trace;
   gpointer trace_user;
+#ifdef QOMNI_HAVE_VULKAN
+  QomniVkAudioEncoder *gpu;      /* set: encode runs there */
+#endif
 };
 
 /* Every trace stage of one encode call, in the reference's layouts. */
@@ -216,11 +222,44 @@ fail:
   return NULL;
 }
 
+QomniAudioEncoder *
+qomni_audio_encoder_new_on (const QomniWeights *w, const QomniConfig *config, QomniVk *vk,
+                            GError **error)
+{
+  /* the CPU encoder checks the shapes and the config either way */
+  QomniAudioEncoder *enc = qomni_audio_encoder_new (w, config, error);
+  if (!enc || !vk)
+    return enc;
+#ifdef QOMNI_HAVE_VULKAN
+  enc->gpu = qomni_vk_audio_encoder_new (vk, w, config, QOMNI_DTYPE_BF16, error);
+  if (enc->gpu)
+    return enc;
+#else
+  g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+               "this build of qomni has no Vulkan backend");
+#endif
+  qomni_audio_encoder_free (enc);
+  return NULL;
+}
+
+gboolean
+qomni_audio_encoder_on_gpu (const QomniAudioEncoder *enc)
+{
+#ifdef QOMNI_HAVE_VULKAN
+  return enc->gpu != NULL;
+#else
+  return FALSE;
+#endif
+}
+
 void
 qomni_audio_encoder_free (QomniAudioEncoder *enc)
 {
   if (!enc)
     return;
+#ifdef QOMNI_HAVE_VULKAN
+  qomni_vk_audio_encoder_free (enc->gpu);
+#endif
   for (int i = 0; i < 3; i++)
     g_free (enc->conv[i].bias);
   if (enc->layers) {
@@ -459,6 +498,17 @@ qomni_audio_encoder_encode (QomniAudioEncoder *enc, const float *features, int T
                             GError **error)
 {
   g_return_val_if_fail (enc != NULL && out != NULL, FALSE);
+#ifdef QOMNI_HAVE_VULKAN
+  if (enc->gpu) {
+    if (enc->trace) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                   "the audio encoder's stages cannot be traced on the GPU; trace a CPU "
+                   "encoder");
+      return FALSE;
+    }
+    return qomni_vk_audio_encoder_encode (enc->gpu, features, T, out, error);
+  }
+#endif
   if (T <= 0) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
                  "the audio encoder needs at least one mel frame (got %d)", T);

@@ -29,10 +29,20 @@ G_BEGIN_DECLS
 
 typedef struct _QomniAudioEncoder QomniAudioEncoder;
 
+typedef struct _QomniVk QomniVk;
+
 /* (transfer full) Reads thinker.audio_tower.* with shape checks against
  * config->thinker.audio. */
 QomniAudioEncoder *qomni_audio_encoder_new (const QomniWeights *weights,
                                             const QomniConfig *config, GError **error);
+/* The same on a Vulkan device (borrowed; vk NULL: the CPU). Encode behaves alike: one
+ * command buffer per call (audio-encoder-vk.h); tracing is refused there
+ * (QOMNI_ERROR_UNSUPPORTED from encode: the stages stay on the GPU). Without Vulkan in
+ * this build a non-NULL vk is QOMNI_ERROR_UNSUPPORTED. */
+QomniAudioEncoder *qomni_audio_encoder_new_on (const QomniWeights *weights,
+                                               const QomniConfig *config, QomniVk *vk,
+                                               GError **error);
+gboolean qomni_audio_encoder_on_gpu (const QomniAudioEncoder *enc);
 void qomni_audio_encoder_free (QomniAudioEncoder *enc);
 
 /* Width of each output row (the thinker's hidden size: `output_dim`, 2048 in the release). */

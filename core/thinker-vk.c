@@ -630,10 +630,12 @@ rec_moe (QomniVkDecoder *t, QomniVkCmd *c, const Layer *ly, const QomniVkBuffer 
 }
 
 /* Records the whole stack for n rows already in t->x at positions n_past …, then the final
- * norm; cos/sin of the rows at cs_off and cs_off + sin_off of cs. */
+ * norm; cos/sin of the rows at cs_off and cs_off + sin_off of cs. adds [n_add, n, H]
+ * (DeepStack) goes onto x after layer l < n_add, once the layer's output was copied out. */
 static void
 rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
-           const QomniVkBuffer *cs, uint32_t cs_off, uint32_t sin_off, gboolean flush)
+           const QomniVkBuffer *adds, int n_add, const QomniVkBuffer *cs, uint32_t cs_off,
+           uint32_t sin_off, gboolean flush)
 {
   const int H = t->H, hd = t->hd, p0 = t->n_past;
   const float eps = (float) t->cfg.rms_norm_eps;
@@ -719,6 +721,13 @@ rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
     if (layers_host)
       qomni_vk_cmd_copy (c, t->x, 0, layers_host, 4 * (uint64_t) l * n * H,
                          4 * (uint64_t) n * H);
+    if (l < n_add) {
+      /* DeepStack: x += adds[l] */
+      QomniVkEltPush dp = { .n = (uint32_t) n * H, .x_off = (uint32_t) l * n * H };
+      QomniVkBind bb[] = { { adds }, { t->x } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ADD, bb, 2, &dp, sizeof dp,
+                         MIN (((uint32_t) n * H + 255) / 256, 4096), 1, 1);
+    }
   }
   rec_rmsnorm (c, t->x, t->x, t->final_norm, 0, n, H, eps);
   t->n_past += n;
@@ -765,7 +774,7 @@ qomni_vk_decoder_record (QomniVkDecoder *t, QomniVkCmd *c, int n, const QomniVkB
 {
   if (!check_room (t, n, error))
     return FALSE;
-  rec_stack (t, c, n, NULL, cs, cs_off, sin_off, FALSE);
+  rec_stack (t, c, n, NULL, NULL, 0, cs, cs_off, sin_off, FALSE);
   return TRUE;
 }
 
@@ -791,9 +800,11 @@ qomni_vk_decoder_record_embed (QomniVkDecoder *t, QomniVkCmd *c, int table,
                      sizeof ep, 1, n, 1);
 }
 
+/* adds: [n_add] layers of rows with a stride of add_stride floats per layer (the whole
+ * prompt's additions; this slice's rows start at adds). */
 static gboolean
-run (QomniVkDecoder *t, int n, gboolean from_ids, float *layers, float *hidden, float *logits,
-     int *next, GError **error)
+run (QomniVkDecoder *t, int n, gboolean from_ids, const float *adds, int n_add,
+     size_t add_stride, float *layers, float *hidden, float *logits, int *next, GError **error)
 {
   if (!check_room (t, n, error))
     return FALSE;
@@ -804,9 +815,22 @@ run (QomniVkDecoder *t, int n, gboolean from_ids, float *layers, float *hidden, 
     if (!lh)
       return FALSE;
   }
+  QomniVkBuffer *ah = NULL;
+  if (n_add > 0) {
+    ah = qomni_vk_buffer_new (t->vk, 4 * (uint64_t) n_add * n * t->H, QOMNI_VK_MEM_HOST,
+                              "DeepStack additions", error);
+    if (!ah) {
+      qomni_vk_buffer_free (t->vk, lh);
+      return FALSE;
+    }
+    for (int l = 0; l < n_add; l++)
+      memcpy ((float *) ah->map + (size_t) l * n * t->H, adds + l * add_stride,
+              sizeof (float) * (size_t) n * t->H);
+  }
   QomniVkCmd *c = qomni_vk_cmd_begin (t->vk, error);
   if (!c) {
     qomni_vk_buffer_free (t->vk, lh);
+    qomni_vk_buffer_free (t->vk, ah);
     return FALSE;
   }
   if (from_ids)
@@ -814,7 +838,7 @@ run (QomniVkDecoder *t, int n, gboolean from_ids, float *layers, float *hidden, 
   else
     qomni_vk_cmd_copy (c, t->step, 4 * t->step_x, t->x, 0, 4 * (uint64_t) n * t->H);
   const int p0 = t->n_past;
-  rec_stack (t, c, n, lh, t->step, t->step_cs, n * (t->hd / 2), TRUE);
+  rec_stack (t, c, n, lh, ah, n_add, t->step, t->step_cs, n * (t->hd / 2), TRUE);
   const gboolean head = t->lm_head[0].buf != NULL;
   if (head && (logits || next)) {
     qomni_vk_decoder_record_head (t, c, 0, n - 1, t->logits_dev, 0);
@@ -838,12 +862,22 @@ run (QomniVkDecoder *t, int n, gboolean from_ids, float *layers, float *hidden, 
   if (!ok)
     t->n_past = p0;
   qomni_vk_buffer_free (t->vk, lh);
+  qomni_vk_buffer_free (t->vk, ah);
   return ok;
 }
 
 gboolean
 qomni_vk_decoder_forward (QomniVkDecoder *t, const float *x, int n, const int *pos,
                           float *layers, float *hidden, float *logits, int *next, GError **error)
+{
+  return qomni_vk_decoder_forward_add (t, x, n, pos, NULL, 0, layers, hidden, logits, next,
+                                       error);
+}
+
+gboolean
+qomni_vk_decoder_forward_add (QomniVkDecoder *t, const float *x, int n, const int *pos,
+                              const float *adds, int n_add, float *layers, float *hidden,
+                              float *logits, int *next, GError **error)
 {
   gboolean ok = TRUE;
   /* prompts longer than the planned batch run in slices, as decoder.c does */
@@ -856,7 +890,8 @@ qomni_vk_decoder_forward (QomniVkDecoder *t, const float *x, int n, const int *p
     float *lay = NULL;
     if (layers && n <= t->max_batch)
       lay = layers;
-    ok = run (t, len, FALSE, lay, hidden && n <= t->max_batch ? hidden : NULL,
+    ok = run (t, len, FALSE, adds ? adds + (size_t) s * t->H : NULL, adds ? n_add : 0,
+              (size_t) n * t->H, lay, hidden && n <= t->max_batch ? hidden : NULL,
               last ? logits : NULL, last ? next : NULL, error);
   }
   return ok;
@@ -874,5 +909,5 @@ qomni_vk_thinker_decode (QomniVkDecoder *t, int id, int pos, float *logits, int 
   const int p3[3] = { pos, pos, pos };
   write_rope_tables (t, p3, 1, 1);
   ((guint32 *) t->step->map)[t->step_ids] = (guint32) id;
-  return run (t, 1, TRUE, NULL, NULL, logits, next, error);
+  return run (t, 1, TRUE, NULL, 0, 0, NULL, NULL, logits, next, error);
 }

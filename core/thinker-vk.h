@@ -67,6 +67,13 @@ double qomni_vk_decoder_step_bytes (const QomniVkDecoder *d);
 gboolean qomni_vk_decoder_forward (QomniVkDecoder *d, const float *x, int n, const int *pos,
                                    float *layers, float *hidden, float *logits, int *next,
                                    GError **error);
+/* The same with additions: adds [n_add, n, H] is added to the hidden states after layer
+ * l < n_add (DeepStack: zero rows outside the visual positions). layers[l] is the output
+ * before the addition, as the reference's hidden_states. */
+gboolean qomni_vk_decoder_forward_add (QomniVkDecoder *d, const float *x, int n,
+                                       const int *pos, const float *adds, int n_add,
+                                       float *layers, float *hidden, float *logits, int *next,
+                                       GError **error);
 
 /* Recording into a command of one's own. The hidden states [max_batch, H] f32: the input
  * rows of a pass, final-normed after it. */
@@ -117,6 +124,14 @@ qomni_vk_thinker_forward (QomniVkThinker *t, const float *x, int n, const int *p
                           GError **error)
 {
   return qomni_vk_decoder_forward (t, x, n, pos, layers, hidden, logits, next, error);
+}
+static inline gboolean
+qomni_vk_thinker_forward_add (QomniVkThinker *t, const float *x, int n, const int *pos,
+                              const float *adds, int n_add, float *layers, float *hidden,
+                              float *logits, int *next, GError **error)
+{
+  return qomni_vk_decoder_forward_add (t, x, n, pos, adds, n_add, layers, hidden, logits, next,
+                                       error);
 }
 /* One token at position pos (all three axes), embedded on the GPU. */
 gboolean qomni_vk_thinker_decode (QomniVkThinker *t, int id, int pos, float *logits, int *next,

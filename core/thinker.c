@@ -201,10 +201,11 @@ observe_layer (int layer, float *hidden, int row0, int n, gpointer user)
 }
 
 /* Runs x[n, H] at pos[3, n] through the decoder, CPU or GPU; x becomes the final-normed
- * hidden states; logits (optional) of the last row. */
+ * hidden states; logits (optional) of the last row. extra (DeepStack) changes the outputs
+ * of layers 0 .. extra_layers − 1 after the observers have seen them. */
 static gboolean
 run (QomniThinker *t, float *x, const int *pos, int n, QomniLayerHook extra,
-     gpointer extra_user, float *logits, GError **error)
+     gpointer extra_user, int extra_layers, float *logits, GError **error)
 {
   const int H = t->H;
   if (t->state_fn) {
@@ -224,11 +225,21 @@ run (QomniThinker *t, float *x, const int *pos, int n, QomniLayerHook extra,
 #ifdef QOMNI_HAVE_VULKAN
   if (t->gpu) {
     const int L = t->cfg->thinker.text.num_hidden_layers;
-    if (extra) {
-      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                   "DeepStack (images and video) is not on the Vulkan thinker yet; use the CPU");
-      return FALSE;
+    /* DeepStack: the hook adds its features onto zero rows, which gives the additions of
+     * layers 0 .. extra_layers − 1 as dense [n, H] rows for the GPU to add */
+    g_autofree float *adds = NULL;
+    const int n_add = extra ? MIN (extra_layers, L) : 0;
+    if (n_add > 0) {
+      adds = g_try_new0 (float, (gsize) n_add * n * H);
+      if (!adds) {
+        g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
+                     "out of memory for the DeepStack additions");
+        return FALSE;
+      }
+      for (int l = 0; l < n_add; l++)
+        extra (l, adds + (gsize) l * n * H, 0, n, extra_user);
     }
+    obs.extra = NULL;   /* added on the GPU, after the layer outputs were copied out */
     /* hooks and the talker's states need the layer outputs back from the GPU */
     const gboolean observed = t->hook || t->state_fn;
     if (observed && t->gpu_rows < n) {
@@ -241,8 +252,9 @@ run (QomniThinker *t, float *x, const int *pos, int n, QomniLayerHook extra,
       }
     }
     int next;
-    if (!qomni_vk_thinker_forward (t->gpu, x, n, pos, observed ? t->gpu_layers : NULL, x,
-                                   logits, &next, error))
+    if (!qomni_vk_thinker_forward_add (t->gpu, x, n, pos, adds, n_add,
+                                       observed ? t->gpu_layers : NULL, x, logits, &next,
+                                       error))
       return FALSE;
     for (int l = 0; observed && l < L; l++)
       observe_layer (l, t->gpu_layers + (gsize) l * n * H, 0, n, &obs);
@@ -262,7 +274,7 @@ run (QomniThinker *t, float *x, const int *pos, int n, QomniLayerHook extra,
 gboolean
 qomni_thinker_forward (QomniThinker *t, float *x, const int *pos, int n, GError **error)
 {
-  return run (t, x, pos, n, NULL, NULL, NULL, error);
+  return run (t, x, pos, n, NULL, NULL, 0, NULL, error);
 }
 
 void
@@ -383,7 +395,8 @@ qomni_thinker_prefill_media (QomniThinker *t, const int *ids, int n,
     ok = qomni_positions_build (tc, ids, n, media->grids, media->n_grids, t->next_pos, pos,
                                 &next, error);
   if (ok)
-    ok = run (t, x, pos, n, ds.n_layers > 0 ? deepstack_hook : NULL, &ds, logits, error);
+    ok = run (t, x, pos, n, ds.n_layers > 0 ? deepstack_hook : NULL, &ds, ds.n_layers, logits,
+              error);
   if (ok)
     t->next_pos = next;
   g_free (x);
@@ -424,7 +437,7 @@ qomni_thinker_decode (QomniThinker *t, int id, float *logits, GError **error)
   }
 #endif
   qomni_thinker_embed (t, &id, 1, t->row);
-  if (!run (t, t->row, pos, 1, NULL, NULL, logits, error))
+  if (!run (t, t->row, pos, 1, NULL, NULL, 0, logits, error))
     return FALSE;
   t->next_pos++;
   return TRUE;

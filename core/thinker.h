@@ -29,7 +29,7 @@ QomniThinker *qomni_thinker_new (const QomniWeights *weights, const QomniConfig 
                                  int max_ctx, GError **error);
 /* The same on a Vulkan device (borrowed; vk NULL: the CPU). The calls below behave alike;
  * on the GPU the decoder and lm_head run there, hooks and state callbacks get the layer
- * outputs brought back, DeepStack is refused (QOMNI_ERROR_UNSUPPORTED). */
+ * outputs brought back, DeepStack's additions are made on the CPU and added there. */
 QomniThinker *qomni_thinker_new_on (const QomniWeights *weights, const QomniConfig *config,
                                     int max_ctx, QomniVk *vk, GError **error);
 gboolean qomni_thinker_on_gpu (const QomniThinker *t);

@@ -3,6 +3,9 @@
 #include "weights-load.h"
 #include "error.h"
 #include "ops-cpu.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "vision-encoder-vk.h"
+#endif
 
 #include <math.h>
 #include <string.h>
@@ -53,6 +56,9 @@ struct _QomniVisionEncoder {
   float *pe_rows;                     /* [4, D] */
   QomniVisionTraceFn trace;
   gpointer trace_user;
+#ifdef QOMNI_HAVE_VULKAN
+  QomniVkVisionEncoder *gpu;          /* set: encode runs there */
+#endif
 };
 
 static gboolean
@@ -204,11 +210,44 @@ scratch_free (QomniVisionEncoder *enc)
   enc->cap = 0;
 }
 
+QomniVisionEncoder *
+qomni_vision_encoder_new_on (const QomniWeights *w, const QomniConfig *config, QomniVk *vk,
+                             GError **error)
+{
+  /* the CPU encoder checks the shapes and keeps the position table either way */
+  QomniVisionEncoder *enc = qomni_vision_encoder_new (w, config, error);
+  if (!enc || !vk)
+    return enc;
+#ifdef QOMNI_HAVE_VULKAN
+  enc->gpu = qomni_vk_vision_encoder_new (vk, w, config, QOMNI_DTYPE_BF16, error);
+  if (enc->gpu)
+    return enc;
+#else
+  g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+               "this build of qomni has no Vulkan backend");
+#endif
+  qomni_vision_encoder_free (enc);
+  return NULL;
+}
+
+gboolean
+qomni_vision_encoder_on_gpu (const QomniVisionEncoder *enc)
+{
+#ifdef QOMNI_HAVE_VULKAN
+  return enc->gpu != NULL;
+#else
+  return FALSE;
+#endif
+}
+
 void
 qomni_vision_encoder_free (QomniVisionEncoder *enc)
 {
   if (!enc)
     return;
+#ifdef QOMNI_HAVE_VULKAN
+  qomni_vk_vision_encoder_free (enc->gpu);
+#endif
   g_free (enc->patch_b);
   if (enc->blocks)
     for (int l = 0; l < enc->L; l++) {
@@ -256,6 +295,17 @@ qomni_vision_encoder_set_trace (QomniVisionEncoder *enc, QomniVisionTraceFn fn, 
 gboolean
 qomni_vision_encoder_reserve (QomniVisionEncoder *enc, int64_t n, GError **error)
 {
+#ifdef QOMNI_HAVE_VULKAN
+  if (enc->gpu) {
+    /* the device's scratch; the CPU's stays unused */
+    if (n > G_MAXINT / 4) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE, "%" G_GINT64_FORMAT " patches are "
+                   "too many for the GPU vision encoder", n);
+      return FALSE;
+    }
+    return qomni_vk_vision_encoder_reserve (enc->gpu, (int) n, error);
+  }
+#endif
   if (n <= enc->cap)
     return TRUE;
   scratch_free (enc);
@@ -348,13 +398,13 @@ add_pos_embed (QomniVisionEncoder *enc, float *x, int gh, int gw)
 /* cos/sin [gh·gw, hd/2] of one temporal slice: slot j < hd/4 turns by row·inv[j], slot
  * hd/4 + j by col·inv[j]; rotate-half pairs element i with i + hd/2. */
 static void
-rope_tables (QomniVisionEncoder *enc, int gh, int gw)
+rope_tables (QomniVisionEncoder *enc, int gh, int gw, float *cos_t, float *sin_t)
 {
   const int half = enc->hd / 2, quarter = enc->hd / 4;
   for (int p = 0; p < gh * gw; p++) {
     int r, c;
     patch_rc (p, gw, enc->M, &r, &c);
-    float *ct = enc->cos_t + (gsize) p * half, *st = enc->sin_t + (gsize) p * half;
+    float *ct = cos_t + (gsize) p * half, *st = sin_t + (gsize) p * half;
     for (int j = 0; j < quarter; j++) {
       const float ar = (float) r * enc->inv_freq[j], ac = (float) c * enc->inv_freq[j];
       ct[j] = cosf (ar);
@@ -414,6 +464,46 @@ run_merger (QomniVisionEncoder *enc, const Merger *m, const float *x, int n, flo
   qomni_cpu_linear (out, h, nt, m->fc2, m->b2);
 }
 
+#ifdef QOMNI_HAVE_VULKAN
+/* The GPU path: the per-image tables here (the same functions as the CPU path), tiled over
+ * every temporal slice, the transformer there. */
+static gboolean
+encode_gpu (QomniVisionEncoder *enc, const float *pixels, const int grid[3], float *embeds,
+            float *deepstack, GError **error)
+{
+  if (enc->trace) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "the vision encoder's stages cannot be traced on the GPU; trace a CPU "
+                 "encoder");
+    return FALSE;
+  }
+  const int gh = grid[1], gw = grid[2], seg = gh * gw, n = grid[0] * seg;
+  const gsize D = enc->D, half = enc->hd / 2;
+  float *pos = g_try_new0 (float, (gsize) n * D);
+  float *rope = g_try_new (float, (gsize) 2 * n * half);
+  if (!pos || !rope) {
+    g_free (pos);
+    g_free (rope);
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
+                 "out of memory for the vision encoder's tables (%d patches)", n);
+    return FALSE;
+  }
+  /* # HF: pos_embed (onto zeros, so the rows are the resampled table itself) */
+  add_pos_embed (enc, pos, gh, gw);
+  rope_tables (enc, gh, gw, rope, rope + (gsize) n * half);
+  for (int s0 = seg; s0 < n; s0 += seg) {
+    memcpy (pos + (gsize) s0 * D, pos, sizeof (float) * seg * D);
+    memcpy (rope + (gsize) s0 * half, rope, sizeof (float) * seg * half);
+    memcpy (rope + (gsize) (n + s0) * half, rope + (gsize) n * half, sizeof (float) * seg * half);
+  }
+  gboolean ok = qomni_vk_vision_encoder_encode (enc->gpu, pixels, n, seg, pos, rope, embeds,
+                                                deepstack, error);
+  g_free (pos);
+  g_free (rope);
+  return ok;
+}
+#endif
+
 gboolean
 qomni_vision_encoder_encode (QomniVisionEncoder *enc, const float *pixels, const int grid[3],
                              float *embeds, float *deepstack, GError **error)
@@ -437,6 +527,10 @@ qomni_vision_encoder_encode (QomniVisionEncoder *enc, const float *pixels, const
                    (int) (i / enc->patch_dim));
       return FALSE;
     }
+#ifdef QOMNI_HAVE_VULKAN
+  if (enc->gpu)
+    return encode_gpu (enc, pixels, grid, embeds, deepstack, error);
+#endif
   if (!qomni_vision_encoder_reserve (enc, n, error))
     return FALSE;
 
@@ -447,7 +541,7 @@ qomni_vision_encoder_encode (QomniVisionEncoder *enc, const float *pixels, const
   /* # HF: pos_embed, resampled to the grid and repeated for every temporal slice */
   for (int s0 = 0; s0 < n; s0 += seg)
     add_pos_embed (enc, enc->x + (gsize) s0 * D, gh, gw);
-  rope_tables (enc, gh, gw);
+  rope_tables (enc, gh, gw, enc->cos_t, enc->sin_t);
 
   int k = 0;
   for (int l = 0; l < enc->L; l++) {

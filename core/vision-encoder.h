@@ -35,9 +35,19 @@ G_BEGIN_DECLS
 
 typedef struct _QomniVisionEncoder QomniVisionEncoder;
 
+typedef struct _QomniVk QomniVk;
+
 /* (transfer full) Reads thinker.visual.* with shape checks against config->thinker.vision. */
 QomniVisionEncoder *qomni_vision_encoder_new (const QomniWeights *weights,
                                               const QomniConfig *config, GError **error);
+/* The same on a Vulkan device (borrowed; vk NULL: the CPU): the positions and rotary tables
+ * are made on the CPU, everything else runs there in one submission per encode
+ * (vision-encoder-vk.h). Tracing is refused there (QOMNI_ERROR_UNSUPPORTED from encode).
+ * Without Vulkan in this build a non-NULL vk is QOMNI_ERROR_UNSUPPORTED. */
+QomniVisionEncoder *qomni_vision_encoder_new_on (const QomniWeights *weights,
+                                                 const QomniConfig *config, QomniVk *vk,
+                                                 GError **error);
+gboolean qomni_vision_encoder_on_gpu (const QomniVisionEncoder *enc);
 void qomni_vision_encoder_free (QomniVisionEncoder *enc);
 
 /* Width of each output row (out_hidden_size: the thinker's hidden size, 2048). */
@@ -51,7 +61,7 @@ int qomni_vision_encoder_patch_dim (const QomniVisionEncoder *enc);
 int qomni_vision_encoder_n_tokens (const QomniVisionEncoder *enc, const int grid_thw[3]);
 
 /* Sizes the scratch for grids of up to n_patches patches (t·h·w) per temporal slice
- * and in total. QOMNI_ERROR_DEVICE when memory runs out. */
+ * and in total (on a GPU encoder: the device's). QOMNI_ERROR_DEVICE when memory runs out. */
 gboolean qomni_vision_encoder_reserve (QomniVisionEncoder *enc, int64_t n_patches,
                                        GError **error);
 

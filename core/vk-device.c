@@ -88,6 +88,8 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_SCALE_ADD] = { "scale_add", 3, sizeof (QomniVkScaleAddPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_FILL_RANDOM_BLOCKS] = { "fill_random_blocks", 1, sizeof (QomniVkFillBlocksPush),
                                          { 64 }, 1 },
+  [QOMNI_VK_PIPE_BIAS_ACT] = { "bias_act", 2, sizeof (QomniVkBiasActPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_IM2COL] = { "im2col", 2, sizeof (QomniVkIm2colPush), { 256 }, 1 },
 };
 _Static_assert (G_N_ELEMENTS (pipe_table) == QOMNI_VK_PIPE_COUNT, "one row per pipeline");
 

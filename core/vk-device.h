@@ -116,6 +116,8 @@ typedef enum {
   QOMNI_VK_PIPE_SNAKE,          /* SnakeBeta */
   QOMNI_VK_PIPE_SCALE_ADD,      /* x += g ⊙ y per channel (LayerScale) */
   QOMNI_VK_PIPE_FILL_RANDOM_BLOCKS, /* random Q8_0 / Q4_0 blocks */
+  QOMNI_VK_PIPE_BIAS_ACT,       /* bias (+ GELU) in place after a matmul */
+  QOMNI_VK_PIPE_IM2COL,         /* 3×3 stride-2 convolution input as matmul rows */
   QOMNI_VK_PIPE_COUNT
 } QomniVkPipe;
 

@@ -70,6 +70,9 @@ typedef struct {
 } QomniVkRopeQkvPush;
 
 /* Attention of n query rows against m keys; see qomni_cpu_attention for the meaning.
+ * block > 0 (ATTENTION, ATTN_SPLIT): each query sees only the keys of its own block
+ * [⌊pos/block⌋·block, … + block), the bidirectional attention inside the encoders' windows
+ * and images (segments of equal length, as cu_seqlens with one length).
  * ATTENTION: grid (nh, n), o is the output. ATTN_SPLIT (flash-decoding, pass 1): grid
  * (nh, n, n_chunks), chunk c takes the visible keys [lo + c·span, lo + (c+1)·span), and o is
  * the partial buffer (o_off: acc [n, nh, n_chunks, hd], then (max, sum) [n, nh, n_chunks, 2];
@@ -79,6 +82,7 @@ typedef struct {
       q_pos0, causal, window;
   float scale;
   uint32_t span, n_chunks;
+  uint32_t block;
 } QomniVkAttnPush;
 
 /* Pass 2 of split attention: grid (nh, n); o[r, h·hd + d] at o_off + r·o_stride. */
@@ -113,6 +117,21 @@ typedef struct {
   uint32_t n, x_off, y_off;
   float s;
 } QomniVkEltPush;
+
+/* x[r, c] = act(x[r, c] + b[b_off + c]) over n rows of dim at x_off + r·x_stride, in place;
+ * act QOMNI_VK_ACT_*. The bias (and GELU) after a tiled matmul. */
+enum { QOMNI_VK_ACT_NONE = 0, QOMNI_VK_ACT_GELU = 1, QOMNI_VK_ACT_GELU_TANH = 2 };
+typedef struct {
+  uint32_t n, dim, x_off, x_stride, b_off, act;
+} QomniVkBiasActPush;
+
+/* im2col of a 3×3, stride 2, padding 1 convolution over n_chunks inputs [Fi, Wi, Ci]:
+ * element (c, f, w, ci) at x_off + c·x_chunk + f·x_f + w·x_w + ci·x_c; columns w with
+ * c·Wi + w ≥ w_total read as zero. Writes rows (c, wo, fo) of Ci·9 columns (ci·9 + kh·3 + kw)
+ * at y_off, so that the matmul with the weight [Co, Ci·9] gives [c, Wo, Fo, Co]. */
+typedef struct {
+  uint32_t n_chunks, Fi, Wi, Ci, Fo, Wo, x_off, x_chunk, x_f, x_w, x_c, w_total, y_off;
+} QomniVkIm2colPush;
 
 /* Softmax of n rows of dim, in place. */
 typedef struct {

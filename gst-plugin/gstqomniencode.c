@@ -97,7 +97,7 @@ struct _GstQomniEncode {
   QomniModel *model;
   QomniMel *mel;
   QomniAudioEncoder *encoder;
-  QomniGstDevice *device_shared;  /* joined, not yet computed on */
+  QomniGstDevice *device_shared;  /* NULL on the CPU */
   int width;
 
   /* streaming state, under the sink pad's stream lock */
@@ -1006,18 +1006,17 @@ open_model (GstQomniEncode *self)
   g_mutex_unlock (&self->settings_lock);
   GError *error = NULL;
   /* With device=vulkan the encoder joins the pipeline's shared device (so the elements
-   * agree on one), but its convolutions and layers still run on the CPU: the audio
-   * encoder's shaders are not written yet. */
+   * agree on one) and runs its convolutions and layers there. */
   if (!qomni_gst_device_ensure (GST_ELEMENT (self), device, &self->device_shared, &error)) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Cannot use the requested device");
     g_error_free (error);
     return FALSE;
   }
-  if (self->device_shared)
-    GST_INFO_OBJECT (self, "device=%s: the audio encoder still computes on the CPU", device);
   self->model = qomni_gst_model_ensure (GST_ELEMENT (self), path, &error);
   if (self->model)
-    self->encoder = qomni_audio_encoder_new (self->model->weights, self->model->config, &error);
+    self->encoder = qomni_audio_encoder_new_on (self->model->weights, self->model->config,
+                                                qomni_gst_device_vk (self->device_shared),
+                                                &error);
   if (!self->encoder) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Could not load the audio encoder of "
                                          "model %s", path ? path : "(none)");
@@ -1193,7 +1192,7 @@ gst_qomni_encode_class_init (GstQomniEncodeClass *klass)
                          NULL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                          GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
-    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu; vulkan or vulkan:N joins the shared device (the encoder itself still runs on the CPU)", "auto",
+    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu (the CPU), vulkan or vulkan:N (the audio encoder on that GPU, shared with the other qomni elements through the qomni.vulkan.device context)", "auto",
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
                          GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CHUNK_DURATION,

@@ -4,7 +4,8 @@
 // scores one key, the tile's max and sum update a running (online) softmax, and each
 // thread accumulates output dims d = tid, tid + WG. GQA: query head h reads KV head
 // h / (nh / nkv). Visible keys: [lo, hi) with hi = pos + 1 when causal, lo = pos − window + 1
-// when window > 0, as qomni_cpu_attention. Needs hd % 4 == 0, hd ≤ 2·WG.
+// when window > 0, as qomni_cpu_attention; with block > 0 also only the query's own block
+// of keys. Needs hd % 4 == 0, hd ≤ 2·WG.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -13,6 +14,7 @@ layout (push_constant) uniform Push {
       causal, window;
   float scale;
   uint span, n_chunks;   // ATTN_SPLIT's; unused here
+  uint block;
 } p;
 
 layout (std430, binding = 0) readonly buffer QBuf { float q[]; };
@@ -30,8 +32,12 @@ main ()
   const uint tid = gl_LocalInvocationID.x;
   const uint kvh = h / (p.nh / p.nkv);
   const uint pos = p.q_pos0 + r;
-  const uint hi = p.causal != 0u ? min (p.m, pos + 1u) : p.m;
-  const uint lo = p.window > 0u && pos + 1u > p.window ? pos + 1u - p.window : 0u;
+  // block > 0: only keys of the query's own block [b0, b0 + block) (bidirectional
+  // attention within segments: the encoders' windows and images)
+  const uint b0 = p.block > 0u ? pos / p.block * p.block : 0u;
+  const uint b1 = p.block > 0u ? b0 + p.block : p.m;
+  const uint hi = min (p.causal != 0u ? min (p.m, pos + 1u) : p.m, b1);
+  const uint lo = max (p.window > 0u && pos + 1u > p.window ? pos + 1u - p.window : 0u, b0);
   const uint hd4 = p.hd / 4u;
   const uint qo = p.q_off + r * p.q_stride + h * p.hd;
   for (uint i = tid; i < hd4; i += WG)

@@ -18,6 +18,7 @@ layout (push_constant) uniform Push {
       causal, window;
   float scale;
   uint span, n_chunks;
+  uint block;
 } p;
 
 layout (std430, binding = 0) readonly buffer QBuf { float q[]; };
@@ -37,8 +38,12 @@ main ()
   const uint tid = gl_LocalInvocationID.x;
   const uint kvh = h / (p.nh / p.nkv);
   const uint pos = p.q_pos0 + r;
-  const uint hi = p.causal != 0u ? min (p.m, pos + 1u) : p.m;
-  const uint lo = p.window > 0u && pos + 1u > p.window ? pos + 1u - p.window : 0u;
+  // block > 0: only keys of the query's own block [b0, b0 + block) (bidirectional
+  // attention within segments: the encoders' windows and images)
+  const uint b0 = p.block > 0u ? pos / p.block * p.block : 0u;
+  const uint b1 = p.block > 0u ? b0 + p.block : p.m;
+  const uint hi = min (p.causal != 0u ? min (p.m, pos + 1u) : p.m, b1);
+  const uint lo = max (p.window > 0u && pos + 1u > p.window ? pos + 1u - p.window : 0u, b0);
   const uint c_lo = min (lo + c * p.span, hi);
   const uint c_hi = min (hi, c_lo + p.span);
   const uint hd4 = p.hd / 4u;

@@ -263,10 +263,26 @@ write_png (const char *path, const guint8 *rgb, int w, int h)
 }
 
 /* --image with the fixture's picture and prompt (no system turn): the first greedy token is
- * the argmax of the reference's vision.prefill_logits_last. */
+ * the argmax of the reference's vision.prefill_logits_last; with --device vulkan the vision
+ * encoder and the thinker (DeepStack included) run on the GPU (skipped without one). */
 static void
-test_generate_image (void)
+test_generate_image (gconstpointer device)
 {
+  if (g_strcmp0 (device, "vulkan") == 0) {
+#ifdef QOMNI_HAVE_VULKAN
+    GError *e = NULL;
+    QomniVk *vk = qomni_vk_new (-1, &e);
+    if (!vk) {
+      g_test_skip (e->message);
+      g_error_free (e);
+      return;
+    }
+    qomni_vk_free (vk);
+#else
+    g_test_skip ("built without the Vulkan backend");
+    return;
+#endif
+  }
   RefsTiny fx;
   refs_tiny_load (&fx);
   const QomniTensor *img = qomni_weights_find (fx.refs, "vision.image_u8");
@@ -285,7 +301,7 @@ test_generate_image (void)
                                                        "", "--image", png, "--prompt",
                                                        "What is this?", "--greedy",
                                                        "--max-tokens", "1", "--print-ids",
-                                                       NULL });
+                                                       "--device", device, NULL });
   g_autoptr (GArray) ids = parse_ids (out);
   g_assert_cmpuint (ids->len, ==, 1);
   g_assert_cmpint (g_array_index (ids, int, 0), ==, best);
@@ -299,7 +315,7 @@ test_generate_image (void)
                                                         "What is this?", "--greedy",
                                                         "--max-tokens", "4", "--speak", wav,
                                                         "--max-frames", "4", "--print-codes",
-                                                        NULL });
+                                                        "--device", device, NULL });
   int frames = 0;
   for (const char *p = out2; (p = strstr (p, "codes:")); p++)
     frames++;
@@ -481,7 +497,8 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/generate-fixture", test_generate_fixture);
   g_test_add_func ("/cli/generate-vulkan-speak", test_generate_vulkan_speak);
   g_test_add_func ("/cli/bench-smoke", test_bench_smoke);
-  g_test_add_func ("/cli/generate-image", test_generate_image);
+  g_test_add_data_func ("/cli/generate-image", "cpu", test_generate_image);
+  g_test_add_data_func ("/cli/generate-image-vulkan", "vulkan", test_generate_image);
   g_test_add_func ("/cli/generate-video", test_generate_video);
   g_test_add_func ("/cli/generate-video-audio", test_generate_video_audio);
   int rc = g_test_run ();

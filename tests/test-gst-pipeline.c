@@ -1,10 +1,15 @@
 /* End to end from audio.wave_16k (tiny-omni fixture): a 16 kHz float WAV file through
  *   filesrc ! decodebin ! audioconvert ! audioresample ! qomniencode chunk-duration=0 !
  *   qomnithinker task=custom prompt="What is this?" temperature=0 max-tokens=8 ! filesink
- * and through `qomni generate --audio`; both must give transformers' greedy answer,
- * generate.sequences[68:76]. Needs the plugin on GST_PLUGIN_PATH and QOMNI_EXE. */
+ * and through `qomni generate --audio`, also with `--device vulkan` (audio encoder and
+ * thinker on the GPU; skipped where no Vulkan device exists); all must give transformers'
+ * greedy answer, generate.sequences[68:76]. Needs the plugin on GST_PLUGIN_PATH and
+ * QOMNI_EXE. */
 #include "refs.h"
 #include "tokenizer.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "vk-device.h"
+#endif
 
 #include <glib/gstdio.h>
 #include <gst/gst.h>
@@ -114,16 +119,31 @@ test_pipeline (void)
 }
 
 static void
-test_cli (void)
+test_cli (gconstpointer device)
 {
   const char *exe = g_getenv ("QOMNI_EXE");
   if (!exe) {
     g_test_skip ("QOMNI_EXE is not set");
     return;
   }
+  if (g_strcmp0 (device, "vulkan") == 0) {
+#ifdef QOMNI_HAVE_VULKAN
+    GError *e = NULL;
+    QomniVk *vk = qomni_vk_new (-1, &e);
+    if (!vk) {
+      g_test_skip (e->message);
+      g_error_free (e);
+      return;
+    }
+    qomni_vk_free (vk);
+#else
+    g_test_skip ("built without the Vulkan backend");
+    return;
+#endif
+  }
   const char *argv[] = { exe, "generate", "--model", model_dir, "--audio", wav_path,
                          "--prompt", "What is this?", "--greedy", "--max-tokens", "8",
-                         "--print-ids", NULL };
+                         "--print-ids", "--device", device, NULL };
   g_autofree char *out = NULL, *err = NULL;
   int status = 0;
   GError *error = NULL;
@@ -160,7 +180,8 @@ main (int argc, char **argv)
   qomni_weights_free (refs);
 
   g_test_add_func ("/gst/pipeline/audio-answer", test_pipeline);
-  g_test_add_func ("/gst/cli/generate-audio", test_cli);
+  g_test_add_data_func ("/gst/cli/generate-audio", "cpu", test_cli);
+  g_test_add_data_func ("/gst/cli/generate-audio-vulkan", "vulkan", test_cli);
   int ret = g_test_run ();
 
   g_autofree char *answer = g_build_filename (tmpdir, "answer.txt", NULL);

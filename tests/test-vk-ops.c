@@ -521,6 +521,44 @@ test_attention (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolean caus
   qomni_vk_buffer_free (vk, bo);
 }
 
+/* Bidirectional attention inside blocks of `block` rows (the encoders' windows; the last
+ * block may be short) against the CPU run block by block. q, k, v interleaved in one
+ * [n, 3·nh·hd] buffer, as the encoders' fused q/k/v product writes them. */
+static void
+test_attention_blocks (int n, int nh, int hd, int block)
+{
+  const int D = nh * hd, D3 = 3 * D;
+  g_autofree float *qkv = randf ((size_t) n * D3, 1.0f);
+  g_autofree float *q = g_new (float, (size_t) n * D), *k = g_new (float, (size_t) n * D);
+  g_autofree float *v = g_new (float, (size_t) n * D);
+  for (int r = 0; r < n; r++) {
+    memcpy (q + (size_t) r * D, qkv + (size_t) r * D3, 4 * D);
+    memcpy (k + (size_t) r * D, qkv + (size_t) r * D3 + D, 4 * D);
+    memcpy (v + (size_t) r * D, qkv + (size_t) r * D3 + 2 * D, 4 * D);
+  }
+  const size_t N = (size_t) n * D;
+  g_autofree float *ref = g_new (float, N), *res = g_new (float, N);
+  for (int s0 = 0; s0 < n; s0 += block) {
+    const int len = MIN (block, n - s0);
+    const size_t o = (size_t) s0 * D;
+    qomni_cpu_attention (ref + o, q + o, k + o, v + o, len, len, nh, nh, hd, D, 0, FALSE, 0);
+  }
+  QomniVkBuffer *bx = upload (qkv, (size_t) n * D3 * 4), *bo = out_new (N, NULL);
+  QomniVkAttnPush pc = { .n = n, .m = n, .nh = nh, .nkv = nh, .hd = hd, .q_stride = D3,
+                         .k_off = D, .v_off = 2 * D, .kv_stride = D3, .o_off = GUARD,
+                         .o_stride = D, .scale = 1.0f / sqrtf (hd), .block = block };
+  QomniVkBind b[] = { { bx }, { bx }, { bx }, { bo } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTENTION, b, 4, &pc, sizeof pc, nh, n, 1);
+  submit (c);
+  gboolean g = out_get (bo, N, res);
+  char name[96];
+  snprintf (name, sizeof name, "attention blocks n=%d h=%d hd=%d block=%d", n, nh, hd, block);
+  report (name, nmse (res, ref, N), 1e-10, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bo);
+}
+
 /* Flash-decoding: ATTN_SPLIT over chunks of the keys, then ATTN_COMBINE, against the CPU. */
 static void
 test_attention_split (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolean causal,
@@ -650,6 +688,96 @@ test_eltwise (QomniVkPipe pipe, int n)
   report (name, nmse (res, ref, n), 1e-9, g);
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, by);
+}
+
+/* BIAS_ACT on rows with a stride (a column block of a wider buffer) against CPU bias + GELU. */
+static void
+test_bias_act (int n, int dim, int stride, int act)
+{
+  const size_t N = (size_t) n * stride;
+  g_autofree float *x = randf (N, 4.0f), *bias = randf (dim, 1.0f);
+  g_autofree float *ref = g_memdup2 (x, 4 * N), *res = g_new (float, N);
+  for (int r = 0; r < n; r++) {
+    float *row = ref + (size_t) r * stride;
+    for (int c = 0; c < dim; c++)
+      row[c] += bias[c];
+    if (act == QOMNI_VK_ACT_GELU)
+      qomni_cpu_gelu (row, dim);
+    else if (act == QOMNI_VK_ACT_GELU_TANH)
+      qomni_cpu_gelu_tanh (row, dim);
+  }
+  QomniVkBuffer *bx = out_new (N, x), *bb = upload (bias, 4 * (size_t) dim);
+  QomniVkBiasActPush pc = { .n = n, .dim = dim, .x_off = GUARD, .x_stride = stride, .act = act };
+  QomniVkBind b[] = { { bx }, { bb } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_BIAS_ACT, b, 2, &pc, sizeof pc,
+                     MIN (((guint) N + 255) / 256, 1024), 1, 1);
+  submit (c);
+  gboolean g = out_get (bx, N, res);
+  char name[96];
+  snprintf (name, sizeof name, "bias_act n=%d dim=%d stride=%d act=%d", n, dim, stride, act);
+  report (name, nmse (res, ref, N), 1e-9, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bb);
+}
+
+/* A 3×3, stride 2, padding 1 Conv2d as IM2COL + MATMUL against the convolution computed
+ * directly (the definition, tap by tap) over chunks of x [F, W, Ci], the last chunk's
+ * columns from `valid` on read as zero. Output [chunk, Wo, Fo, Co]. */
+static void
+test_conv2d (QomniDType dt, int chunks, int F, int W, int Ci, int Co, int valid)
+{
+  const int Fo = (F + 1) / 2, Wo = (W + 1) / 2, K = Ci * 9;
+  const size_t nx = (size_t) chunks * F * W * Ci, ny = (size_t) chunks * Wo * Fo * Co;
+  g_autofree float *x = randf (nx, 1.0f);
+  Weight w = weight_new (dt, Co, K, 0.5f);
+  g_autofree float *wf = g_new (float, (size_t) Co * K);
+  for (int o = 0; o < Co; o++)
+    qomni_weight_row_f32 (&w.t, o, wf + (size_t) o * K);
+  g_autofree float *ref = g_new0 (float, ny), *res = g_new (float, ny);
+  const int w_total = (chunks - 1) * W + valid;
+  for (int c = 0; c < chunks; c++)
+    for (int wo = 0; wo < Wo; wo++)
+      for (int fo = 0; fo < Fo; fo++)
+        for (int o = 0; o < Co; o++) {
+          double acc = 0.0;
+          for (int ci = 0; ci < Ci; ci++)
+            for (int kh = 0; kh < 3; kh++)
+              for (int kw = 0; kw < 3; kw++) {
+                const int fi = 2 * fo + kh - 1, wi = 2 * wo + kw - 1;
+                if (fi < 0 || fi >= F || wi < 0 || wi >= W || c * W + wi >= w_total)
+                  continue;
+                acc += (double) wf[(size_t) o * K + ci * 9 + kh * 3 + kw]
+                       * x[(((size_t) c * F + fi) * W + wi) * Ci + ci];
+              }
+          ref[(((size_t) c * Wo + wo) * Fo + fo) * Co + o] = (float) acc;
+        }
+  const size_t ncol = (size_t) chunks * Wo * Fo * K;
+  QomniVkBuffer *bx = upload (x, 4 * nx), *bw = upload (w.bytes, w.t.nbytes);
+  QomniVkBuffer *bc = out_new (ncol, NULL), *by = out_new (ny, NULL);
+  QomniVkIm2colPush ip = { .n_chunks = chunks, .Fi = F, .Wi = W, .Ci = Ci, .Fo = Fo, .Wo = Wo,
+                           .x_chunk = F * W * Ci, .x_f = W * Ci, .x_w = Ci, .x_c = 1,
+                           .w_total = w_total, .y_off = GUARD };
+  QomniVkMatmulPush mp = { .rows = Co, .cols = K, .n = chunks * Wo * Fo, .x_off = GUARD,
+                           .x_stride = K, .y_off = GUARD, .y_stride = Co };
+  QomniVkBind bi[] = { { bx }, { bc } }, bm[] = { { bw }, { bc }, { by } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_IM2COL, bi, 2, &ip, sizeof ip,
+                     MIN (((guint) ncol + 255) / 256, 4096), 1, 1);
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATMUL_F32, dt), bm, 3, &mp,
+                     sizeof mp, (Co + 63) / 64, (mp.n + 63) / 64, 1);
+  submit (c);
+  g_autofree float *col = g_new (float, ncol);
+  gboolean g = out_get (bc, ncol, col) && out_get (by, ny, res);
+  char name[96];
+  snprintf (name, sizeof name, "conv2d 3x3/2 %s %dx[%d,%d,%d]->%d valid=%d",
+            qomni_dtype_info (dt)->name, chunks, F, W, Ci, Co, valid);
+  report (name, nmse (res, ref, ny), 1e-10, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bc);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
 }
 
 /* shared: each row carries one more logit (a shared expert's gate), whose sigmoid follows
@@ -1258,6 +1386,9 @@ main (int argc, char **argv)
   test_attention_split (3, 515, 8, 2, 64, 512, TRUE, 0);     /* rows see different ranges */
   test_attention_split (4, 300, 4, 4, 256, 296, TRUE, 100);  /* window, hd = 256 */
   test_attention_split (2, 70, 6, 3, 8, 0, FALSE, 0);
+  test_attention_blocks (25, 3, 16, 8);    /* 3 full blocks and a short one */
+  test_attention_blocks (104, 4, 64, 104);  /* one audio window */
+  test_attention_blocks (70, 2, 72, 35);    /* vision's head size, two images */
   test_rope_qkv (1, 32, 4, 128, TRUE);
   test_rope_qkv (3, 4, 2, 16, TRUE);
   test_rope_qkv (2, 3, 1, 8, FALSE);
@@ -1268,6 +1399,13 @@ main (int argc, char **argv)
     test_eltwise (elts[i], 257);
     test_eltwise (elts[i], 10000);
   }
+  for (int act = 0; act < 3; act++) {
+    test_bias_act (1, 7, 7, act);
+    test_bias_act (33, 257, 300, act);
+  }
+  test_conv2d (QOMNI_DTYPE_F32, 1, 9, 7, 1, 5, 7);        /* odd sizes, one input channel */
+  test_conv2d (QOMNI_DTYPE_BF16, 3, 8, 10, 6, 13, 3);     /* last chunk padded from 3 */
+  test_conv2d (QOMNI_DTYPE_F16, 2, 5, 5, 16, 70, 5);
   test_topk (3, 8, 2, FALSE);
   test_topk (2, 128, 8, FALSE);
   test_topk (1, 7, 7, FALSE);

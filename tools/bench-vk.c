@@ -10,7 +10,21 @@
  * 128, 128 experts top-8 of width 768, vocab 152064; weights bf16 (~61 GB, the default),
  * Q8_0 (~32 GB) or Q4_0 (~17 GB), made on the GPU (fill_random, fill_random_blocks).
  * --talker: codec frames/s of the talker (20 MoE layers with a shared expert, codec head)
- * and the code predictor (5 dense layers, 15 passes per frame) at the preset's shapes. */
+ * and the code predictor (5 dense layers, 15 passes per frame) at the preset's shapes.
+ *
+ *   bench-vk --audio-encoder [--reps N] [--layers N]
+ *   bench-vk --vision [--reps N] [--layers N]
+ *
+ * --audio-encoder times the full-size audio encoder instead (the "full" preset: 32 layers
+ * of width 1280, random bf16 weights made on the GPU): milliseconds per encode of 1 s and
+ * 8 s of random mel features, each including the upload of the features and the read-back
+ * of the rows, then the per-kernel table of one 8 s encode. --vision times the full-size
+ * vision encoder (27 blocks of width 1152, DeepStack mergers, random bf16 weights): a
+ * 448×448 image (28×28 patches -> 196 tokens) and one second of 640×360 video at 2 frames/s
+ * (one temporal patch of 22×40 -> 220 tokens), each including the upload of pixels and
+ * tables and the read-back of the rows (preprocessing is the CPU's: bench-vision). */
+#include "audio-encoder-vk.h"
+#include "vision-encoder-vk.h"
 #include "code-predictor-vk.h"
 #include "config.h"
 #include "error.h"
@@ -200,13 +214,154 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
   return 0;
 }
 
+static int
+bench_audio_encoder (QomniVk *vk, int reps, int layers)
+{
+  GError *error = NULL;
+  g_autoptr (QomniConfig) cfg = qomni_config_preset ("full", &error);
+  if (!cfg) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    return 1;
+  }
+  if (layers > 0)   /* fewer layers: a smoke test on a slow device */
+    cfg->thinker.audio.encoder_layers = layers;
+  gint64 t0 = g_get_monotonic_time ();
+  QomniVkAudioEncoder *enc = qomni_vk_audio_encoder_new (vk, NULL, cfg, QOMNI_DTYPE_BF16,
+                                                         &error);
+  if (!enc) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    return 1;
+  }
+  const QomniAudioConfig *ac = &cfg->thinker.audio;
+  printf ("device: %s; audio encoder (%d layers, d_model %d, ffn %d), random bf16 weights "
+          "made on the GPU in %.1f s; %.2f GiB allocated\n", qomni_vk_device_name (vk),
+          ac->encoder_layers, ac->d_model, ac->encoder_ffn_dim,
+          (g_get_monotonic_time () - t0) * 1e-6, qomni_vk_allocated (vk) / 1073741824.0);
+  const int M = ac->num_mel_bins, OUT = qomni_vk_audio_encoder_output_dim (enc);
+  const int seconds[] = { 1, 8 };
+  GRand *rng = g_rand_new_with_seed (11);
+  for (guint s = 0; s < G_N_ELEMENTS (seconds); s++) {
+    const int T = 100 * seconds[s], A = qomni_vk_audio_encoder_n_tokens (enc, T);
+    float *feat = g_new (float, (size_t) M * T), *out = g_new (float, (size_t) A * OUT);
+    for (size_t i = 0; i < (size_t) M * T; i++)
+      feat[i] = (float) g_rand_double_range (rng, -1.5, 1.0);
+    double best = 1e9, sum = 0;
+    for (int r = -1; r < reps; r++) {   /* r = −1 compiles the pipelines and warms up */
+      t0 = g_get_monotonic_time ();
+      if (!qomni_vk_audio_encoder_encode (enc, feat, T, out, &error)) {
+        fprintf (stderr, "bench-vk: encode: %s\n", error->message);
+        return 1;
+      }
+      const double dt = (g_get_monotonic_time () - t0) * 1e-6;
+      if (r >= 0)
+        sum += dt, best = MIN (best, dt);
+    }
+    printf ("audio encoder, %d s (%d mel frames -> %d rows): %.2f ms mean, %.2f ms best "
+            "(%d runs)\n", seconds[s], T, A, sum / reps * 1e3, best * 1e3, reps);
+    if (seconds[s] == 8) {
+      qomni_vk_profile_enable (vk, TRUE);
+      qomni_vk_profile_reset (vk);
+      qomni_vk_audio_encoder_encode (enc, feat, T, out, &error);
+      qomni_vk_profile_print (vk, "audio encoder, 8 s");
+      qomni_vk_profile_enable (vk, FALSE);
+    }
+    g_free (feat);
+    g_free (out);
+  }
+  g_rand_free (rng);
+  qomni_vk_audio_encoder_free (enc);
+  return 0;
+}
+
+static int
+bench_vision (QomniVk *vk, int reps, int layers)
+{
+  GError *error = NULL;
+  g_autoptr (QomniConfig) cfg = qomni_config_preset ("full", &error);
+  if (!cfg) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    return 1;
+  }
+  QomniVisionConfig *vc = &cfg->thinker.vision;
+  if (layers > 0) {   /* fewer blocks: a smoke test on a slow device */
+    vc->depth = layers;
+    vc->n_deepstack = 0;
+    for (int i = 0; i < 8; i++)
+      if (vc->deepstack_visual_indexes[i] < layers && i == vc->n_deepstack)
+        vc->n_deepstack++;
+  }
+  gint64 t0 = g_get_monotonic_time ();
+  QomniVkVisionEncoder *enc = qomni_vk_vision_encoder_new (vk, NULL, cfg, QOMNI_DTYPE_BF16,
+                                                           &error);
+  if (!enc) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    return 1;
+  }
+  const int D = vc->hidden_size, half = D / vc->num_heads / 2, OUT = vc->out_hidden_size;
+  const int P = vc->in_channels * vc->temporal_patch_size * vc->patch_size * vc->patch_size;
+  printf ("device: %s; vision encoder (%d blocks, width %d, %d DeepStack mergers), random "
+          "bf16 weights made on the GPU in %.1f s; %.2f GiB allocated\n",
+          qomni_vk_device_name (vk), vc->depth, D, vc->n_deepstack,
+          (g_get_monotonic_time () - t0) * 1e-6, qomni_vk_allocated (vk) / 1073741824.0);
+  const struct { const char *what; int gh, gw; } inputs[] = {
+    { "448x448 image", 28, 28 },
+    { "1 s of 640x360 video at 2 fps", 22, 40 },
+  };
+  GRand *rng = g_rand_new_with_seed (13);
+  for (guint s = 0; s < G_N_ELEMENTS (inputs); s++) {
+    const int n = inputs[s].gh * inputs[s].gw, nt = n / 4;
+    /* random pixels, position rows and angles: the time does not depend on the values */
+    float *px = g_new (float, (size_t) n * P), *pos = g_new (float, (size_t) n * D);
+    float *rope = g_new (float, (size_t) 2 * n * half);
+    float *emb = g_new (float, (size_t) nt * OUT);
+    float *deep = g_new (float, (size_t) MAX (vc->n_deepstack, 1) * nt * OUT);
+    for (size_t i = 0; i < (size_t) n * P; i++)
+      px[i] = (float) g_rand_double_range (rng, -1, 1);
+    for (size_t i = 0; i < (size_t) n * D; i++)
+      pos[i] = (float) g_rand_double_range (rng, -0.1, 0.1);
+    for (size_t i = 0; i < (size_t) n * half; i++) {
+      const double a = g_rand_double_range (rng, 0, 2 * G_PI);
+      rope[i] = (float) cos (a);
+      rope[(size_t) n * half + i] = (float) sin (a);
+    }
+    double best = 1e9, sum = 0;
+    for (int r = -1; r < reps; r++) {   /* r = −1 compiles the pipelines and warms up */
+      t0 = g_get_monotonic_time ();
+      if (!qomni_vk_vision_encoder_encode (enc, px, n, n, pos, rope, emb, deep, &error)) {
+        fprintf (stderr, "bench-vk: encode: %s\n", error->message);
+        return 1;
+      }
+      const double dt = (g_get_monotonic_time () - t0) * 1e-6;
+      if (r >= 0)
+        sum += dt, best = MIN (best, dt);
+    }
+    printf ("vision encoder, %s (%d patches -> %d tokens): %.2f ms mean, %.2f ms best "
+            "(%d runs)\n", inputs[s].what, n, nt, sum / reps * 1e3, best * 1e3, reps);
+    if (s == 0) {
+      qomni_vk_profile_enable (vk, TRUE);
+      qomni_vk_profile_reset (vk);
+      qomni_vk_vision_encoder_encode (enc, px, n, n, pos, rope, emb, deep, &error);
+      qomni_vk_profile_print (vk, "vision encoder, 448x448 image");
+      qomni_vk_profile_enable (vk, FALSE);
+    }
+    g_free (px);
+    g_free (pos);
+    g_free (rope);
+    g_free (emb);
+    g_free (deep);
+  }
+  g_rand_free (rng);
+  qomni_vk_vision_encoder_free (enc);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
   setvbuf (stdout, NULL, _IOLBF, 0);
-  int layers = 48, n_prefill = 512, n_decode = 64, n_frames = 64;
+  int layers = -1, n_prefill = 512, n_decode = 64, n_frames = 64, reps = 10;
   double bw = 3100.0;
-  gboolean talker = FALSE;
+  gboolean talker = FALSE, audio = FALSE, vision = FALSE;
   const char *preset = "full";
   QomniDType dtype = QOMNI_DTYPE_BF16;
   gboolean profile = TRUE;
@@ -220,6 +375,14 @@ main (int argc, char **argv)
       talker = TRUE;
       continue;
     }
+    if (!strcmp (argv[i], "--audio-encoder")) {
+      audio = TRUE;
+      continue;
+    }
+    if (!strcmp (argv[i], "--vision")) {
+      vision = TRUE;
+      continue;
+    }
     if (!strcmp (argv[i], "--dtype")) {
       if (!strcmp (val, "bf16"))
         dtype = QOMNI_DTYPE_BF16;
@@ -231,7 +394,9 @@ main (int argc, char **argv)
         fprintf (stderr, "bench-vk: --dtype takes bf16, q8_0 or q4_0, not '%s'\n", val);
         return 2;
       }
-    } else if (!strcmp (argv[i], "--frames"))
+    } else if (!strcmp (argv[i], "--reps"))
+      reps = MAX (1, atoi (val));
+    else if (!strcmp (argv[i], "--frames"))
       n_frames = MAX (atoi (val), 1);
     else if (!strcmp (argv[i], "--preset"))
       preset = val;
@@ -255,6 +420,14 @@ main (int argc, char **argv)
     fprintf (stderr, "bench-vk: %s\n", error->message);
     return 77;
   }
+  if (audio || vision) {
+    const int rc = audio ? bench_audio_encoder (vk, reps, layers)
+                         : bench_vision (vk, reps, layers);
+    qomni_vk_free (vk);
+    return rc;
+  }
+  if (layers < 0)
+    layers = 48;
   if (talker) {
     int rc = bench_talker (vk, preset, n_frames, bw);
     qomni_vk_free (vk);

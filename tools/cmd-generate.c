@@ -40,16 +40,17 @@ on_token (int id, const char *text, gpointer user)
 }
 
 /* (transfer full) The audio file's embeddings [*n_rows, output_dim]: decode, log-mel, AuT
- * encoder. */
+ * encoder (on vk when not NULL). */
 static float *
-encode_audio_file (const QomniModel *model, const char *path, int *n_rows, GError **error)
+encode_audio_file (const QomniModel *model, const char *path, QomniVk *vk, int *n_rows,
+                   GError **error)
 {
 #ifdef QOMNI_HAVE_GST_MEDIA_FILE
   int n = 0;
   g_autofree float *pcm = qomni_audio_file_read (path, &n, error);
   if (!pcm)
     return NULL;
-  QomniAudioEncoder *enc = qomni_audio_encoder_new (model->weights, model->config, error);
+  QomniAudioEncoder *enc = qomni_audio_encoder_new_on (model->weights, model->config, vk, error);
   if (!enc)
     return NULL;
   const int n_mels = model->config->thinker.audio.num_mel_bins;
@@ -89,12 +90,14 @@ image_clear (Image *im)
   g_free (im->deepstack);
 }
 
-/* The vision encoder on preprocessed pixels: im gets the rows and the grid. */
+/* The vision encoder (on vk when not NULL) on preprocessed pixels: im gets the rows and the
+ * grid. */
 static gboolean
-encode_pixels (const QomniModel *model, const float *pixels, const int grid[3],
+encode_pixels (const QomniModel *model, QomniVk *vk, const float *pixels, const int grid[3],
                float second_per_grid, Image *im, GError **error)
 {
-  QomniVisionEncoder *enc = qomni_vision_encoder_new (model->weights, model->config, error);
+  QomniVisionEncoder *enc = qomni_vision_encoder_new_on (model->weights, model->config, vk,
+                                                         error);
   if (!enc)
     return FALSE;
   const int n = qomni_vision_encoder_n_tokens (enc, grid);
@@ -111,8 +114,8 @@ encode_pixels (const QomniModel *model, const float *pixels, const int grid[3],
 
 /* Decode, preprocess (the processor's defaults, capped at max_pixels), vision encoder. */
 static gboolean
-encode_image_file (const QomniModel *model, const char *path, int max_pixels, Image *im,
-                   GError **error)
+encode_image_file (const QomniModel *model, const char *path, int max_pixels, QomniVk *vk,
+                   Image *im, GError **error)
 {
 #ifdef QOMNI_HAVE_GST_MEDIA_FILE
   int w = 0, h = 0;
@@ -125,7 +128,7 @@ encode_image_file (const QomniModel *model, const char *path, int max_pixels, Im
   g_autofree float *pixels = NULL;
   int grid[3];
   return qomni_image_preprocess (rgb, w, h, 3 * w, &p, &pixels, grid, error) &&
-         encode_pixels (model, pixels, grid, 0.0f, im, error);
+         encode_pixels (model, vk, pixels, grid, 0.0f, im, error);
 #else
   g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
                "--image needs GStreamer, and this qomni was built without it");
@@ -138,7 +141,7 @@ encode_image_file (const QomniModel *model, const char *path, int max_pixels, Im
  * rate the kept frames stand for. */
 static gboolean
 encode_video_file (const QomniModel *model, const char *path, double fps, int max_frames,
-                   int max_pixels, Image *im, GError **error)
+                   int max_pixels, QomniVk *vk, Image *im, GError **error)
 {
 #ifdef QOMNI_HAVE_GST_MEDIA_FILE
   QomniImageParams p = QOMNI_VIDEO_PARAMS_DEFAULT;
@@ -154,7 +157,7 @@ encode_video_file (const QomniModel *model, const char *path, double fps, int ma
   int grid[3];
   gboolean ok = qomni_video_preprocess ((const guint8 *const *) v.frames, v.n_frames, v.width,
                                         v.height, 3 * v.width, &p, &pixels, grid, error) &&
-                encode_pixels (model, pixels, grid,
+                encode_pixels (model, vk, pixels, grid,
                                (float) (p.temporal_patch_size / v.fps), im, error);
   if (ok)
     fprintf (stderr, "video: %d frames of %dx%d (from %dx%d, %.2f s) at %.3g fps -> grid %d×%d×%d,"
@@ -189,7 +192,7 @@ qomni_cmd_generate (int argc, char **argv)
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\"; \"\" for none)", "TEXT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
     { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_path, "an audio file sent before the prompt (any format GStreamer decodes)", "FILE" },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker (and with --speak the talker, code predictor and Code2Wav) run", "DEV" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the encoders, the thinker (and with --speak the talker, code predictor and Code2Wav) run", "DEV" },
     { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "an image sent before the prompt (any format GStreamer decodes)", "FILE" },
     { "max-pixels", 0, 0, G_OPTION_ARG_INT, &max_pixels, "resize larger images to at most this many pixels (448x448)", "N" },
     { "video", 0, 0, G_OPTION_ARG_FILENAME, &video_path, "a video sent before the prompt (any format GStreamer decodes)", "FILE" },
@@ -251,28 +254,39 @@ qomni_cmd_generate (int argc, char **argv)
     g_error_free (error);
     return 1;
   }
+  /* the device first: the encoders run there too */
+  QomniVk *vk = NULL;
+  if (device && g_str_has_prefix (device, "vulkan")) {
+#ifdef QOMNI_HAVE_VULKAN
+    const int index = device[6] == ':' ? atoi (device + 7) : -1;
+    vk = qomni_vk_new (index, &error);
+#else
+    g_set_error (&error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "this qomni was built without Vulkan");
+#endif
+    if (!vk) {
+      fprintf (stderr, "qomni generate: %s\n", error->message);
+      g_error_free (error);
+      return 1;
+    }
+  } else if (device && g_strcmp0 (device, "cpu") != 0 && g_strcmp0 (device, "auto") != 0) {
+    fprintf (stderr, "qomni generate: --device must be cpu or vulkan[:N]\n");
+    return 2;
+  }
   int n_audio = 0;
   g_autofree float *audio = NULL;
+  Image image = { 0 }, video = { 0 };
   const char *sound = video_audio ? video_path : audio_path;
-  if (sound && !(audio = encode_audio_file (model, sound, &n_audio, &error))) {
-    fprintf (stderr, "qomni generate: %s\n", error->message);
-    g_error_free (error);
-    return 1;
-  }
-  Image image = { 0 };
-  if (image_path && !encode_image_file (model, image_path, max_pixels, &image, &error)) {
-    fprintf (stderr, "qomni generate: %s\n", error->message);
-    g_error_free (error);
-    image_clear (&image);
-    return 1;
-  }
-  Image video = { 0 };
-  if (video_path && !encode_video_file (model, video_path, video_fps, max_video_frames,
-                                        video_max_pixels, &video, &error)) {
+  if ((sound && !(audio = encode_audio_file (model, sound, vk, &n_audio, &error))) ||
+      (image_path && !encode_image_file (model, image_path, max_pixels, vk, &image, &error)) ||
+      (video_path && !encode_video_file (model, video_path, video_fps, max_video_frames,
+                                         video_max_pixels, vk, &video, &error))) {
     fprintf (stderr, "qomni generate: %s\n", error->message);
     g_error_free (error);
     image_clear (&image);
     image_clear (&video);
+    if (vk)
+      qomni_vk_free (vk);
     return 1;
   }
   QomniChat *chat = qomni_chat_new ();
@@ -308,22 +322,6 @@ qomni_cmd_generate (int argc, char **argv)
     printf ("\n");
     fflush (stdout);
   }
-  QomniVk *vk = NULL;
-  if (ids && device && g_str_has_prefix (device, "vulkan")) {
-#ifdef QOMNI_HAVE_VULKAN
-    const int index = device[6] == ':' ? atoi (device + 7) : -1;
-    vk = qomni_vk_new (index, &error);
-    if (!vk)
-      g_clear_pointer (&ids, g_free);
-#else
-    g_set_error (&error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "this qomni was built without Vulkan");
-    g_clear_pointer (&ids, g_free);
-#endif
-  } else if (device && g_strcmp0 (device, "cpu") != 0 && g_strcmp0 (device, "auto") != 0) {
-    fprintf (stderr, "qomni generate: --device must be cpu or vulkan[:N]\n");
-    return 2;
-  }
   QomniThinker *thinker = ids ? qomni_thinker_new_on (model->weights, model->config,
                                                       MAX (ctx_len, n_ids + max_tokens), vk,
                                                       &error)
@@ -331,6 +329,10 @@ qomni_cmd_generate (int argc, char **argv)
   if (!thinker) {
     fprintf (stderr, "qomni generate: %s\n", error->message);
     g_error_free (error);
+    image_clear (&image);
+    image_clear (&video);
+    if (vk)
+      qomni_vk_free (vk);
     return 1;
   }
   QomniGenerateParams params = {
@@ -339,6 +341,13 @@ qomni_cmd_generate (int argc, char **argv)
     .max_tokens = max_tokens,
     .stop_ids = { -1, -1, -1, -1 },
   };
+  /* grids in prompt order: the image comes first */
+  QomniMediaGrid grids[2];
+  int n_grids = 0;
+  if (image_path)
+    grids[n_grids++] = image.grid;
+  if (video_path)
+    grids[n_grids++] = video.grid;
   Run run = { NULL, NULL };
   if (speak) {
     SpeechOutOptions so = { speak, speaker, max_frames, chunk_frames, left_context, greedy,
@@ -348,20 +357,16 @@ qomni_cmd_generate (int argc, char **argv)
       fprintf (stderr, "qomni generate: %s\n", error->message);
       g_error_free (error);
       qomni_thinker_free (thinker);
+      image_clear (&image);
+      image_clear (&video);
+      if (vk)
+        qomni_vk_free (vk);
       return 1;
     }
-    speech_out_set_prompt (run.speech, ids, n_ids, image_path ? &image.grid : NULL,
-                           image_path ? 1 : 0);
+    speech_out_set_prompt (run.speech, ids, n_ids, grids, n_grids);
   }
   g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (int));
   QomniGenerateStats st;
-  /* grids in prompt order: the image comes first */
-  QomniMediaGrid grids[2];
-  int n_grids = 0;
-  if (image_path)
-    grids[n_grids++] = image.grid;
-  if (video_path)
-    grids[n_grids++] = video.grid;
   const QomniThinkerMedia media = {
     .audio = audio, .n_audio = n_audio,
     .images = image_path ? &image.rows : NULL,
