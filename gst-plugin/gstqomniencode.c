@@ -638,8 +638,10 @@ video_encode_locked (GstQomniEncode *self, GError **error)
     h.second_per_grid = (float) (T / fps);
   }
   if (ok && !self->vision)
-    ok = (self->vision = qomni_vision_encoder_new (self->model->weights, self->model->config,
-                                                   error)) != NULL;
+    ok = (self->vision = qomni_vision_encoder_new_on (self->model->weights,
+                                                      self->model->config,
+                                                      qomni_gst_device_vk (self->device_shared),
+                                                      error)) != NULL;
   if (!ok) {
     g_free (pixels);
     return NULL;

@@ -6,7 +6,8 @@
  *  - a two-frame still of the same picture on video_sink within a pixel budget that keeps
  *    its size: an image is a video of its picture repeated to 2 frames (architecture notes
  *    §5.5), so the rows must be vision.embeds and the DeepStack sections
- *    vision.deepstack.N within 1e-4 (max |a − b| / max |b|), with grid (1, 4, 6);
+ *    vision.deepstack.N within 1e-4 (max |a − b| / max |b|), with grid (1, 4, 6), with
+ *    device=cpu and, where a Vulkan device exists, device=vulkan (the GPU vision encoder);
  *  - the same still with audio.wave_16k on the audio pad: one video buffer whose soundtrack
  *    rows are audio.embeds within 1e-4;
  *  - bad pictures: 1×1 (scaled up to 64×64 by the release's min_pixels: grid 1×4×4), grey
@@ -17,6 +18,9 @@
 #include "refs.h"
 #include "qomni-embeddings.h"
 #include "tokenizer.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "vk-device.h"
+#endif
 
 #include <glib/gstdio.h>
 #include <gst/app/gstappsink.h>
@@ -164,12 +168,32 @@ pull_embeddings (GstElement *pipeline)
 }
 
 static void
-test_still_video_rows (void)
+test_still_video_rows (gconstpointer device)
 {
+  if (g_strcmp0 (device, "vulkan") == 0) {
+#ifdef QOMNI_HAVE_VULKAN
+    if (g_getenv ("QOMNI_UNDER_VALGRIND")) {
+      g_test_skip ("the Vulkan case runs in the plain suite, not under valgrind");
+      return;
+    }
+    GError *e = NULL;
+    QomniVk *vk = qomni_vk_new (-1, &e);
+    if (!vk) {
+      g_test_skip (e->message);
+      g_error_free (e);
+      return;
+    }
+    qomni_vk_free (vk);
+#else
+    g_test_skip ("built without the Vulkan backend");
+    return;
+#endif
+  }
   g_autofree char *desc = g_strdup_printf (
     "appsrc name=src format=time caps=video/x-raw,format=RGB,width=%d,height=%d,"
-    "framerate=2/1 ! e.video_sink qomniencode model=%s video-fps=2 max-pixels=%d name=e ! "
-    "appsink name=sink sync=false wait-on-eos=false", IMG_W, IMG_H, model_dir, IMG_W * IMG_H);
+    "framerate=2/1 ! e.video_sink qomniencode model=%s video-fps=2 max-pixels=%d "
+    "device=%s name=e ! appsink name=sink sync=false wait-on-eos=false", IMG_W, IMG_H,
+    model_dir, IMG_W * IMG_H, (const char *) device);
   /* appsrc's template caps are ANY, so the pad is named: an element whose source pad says
    * video/x-raw (videoconvert, pngdec) finds video_sink by itself */
   GstBuffer *frames[2] = { picture_buffer (fixture_image (), IMG_W, IMG_H, 3, 0),
@@ -412,7 +436,8 @@ main (int argc, char **argv)
   g_assert_no_error (error);
 
   g_test_add_func ("/gst/vision/png-answer", test_png_answer);
-  g_test_add_func ("/gst/vision/still-video-rows", test_still_video_rows);
+  g_test_add_data_func ("/gst/vision/still-video-rows", "cpu", test_still_video_rows);
+  g_test_add_data_func ("/gst/vision/still-video-rows-vulkan", "vulkan", test_still_video_rows);
   g_test_add_func ("/gst/vision/video-with-sound", test_video_with_sound);
   g_test_add_func ("/gst/vision/bad/tiny", test_bad_tiny);
   g_test_add_func ("/gst/vision/bad/grey-odd", test_bad_grey_odd);
