@@ -1,6 +1,7 @@
 /* qomni — the thinker's decoder stack on the Vulkan device (the math of decoder.c). */
 #include "thinker-vk.h"
 #include "error.h"
+#include "moe-vk.h"
 #include "ops-cpu.h"
 #include "vk-ops.h"
 
@@ -41,6 +42,7 @@ struct _QomniVkThinker {
   guint8 *slot_axis;                  /* [hd/2] */
   /* activations, [max_batch, ...] */
   QomniVkBuffer *x, *xn, *qkv, *att, *rlog, *ids, *tw, *g, *y, *logits_dev;
+  QomniVkBuffer *route;               /* the prompt's pairs grouped by expert (moe-vk.h) */
   QomniVkBuffer *apart;               /* split attention's partials, [DECODE_ROWS] rows */
   /* host-visible: step inputs (cos/sin, token id, input rows) and results */
   QomniVkBuffer *step, *out;
@@ -305,6 +307,7 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
     { &t->g, (uint64_t) B * K * I, "expert activations" },
     { &t->y, (uint64_t) B * K * H, "expert outputs" },
     { &t->logits_dev, (uint64_t) t->V, "logits" },
+    { &t->route, qomni_vk_moe_route_words (B, E, K), "expert groups" },
     { &t->apart, qomni_vk_attn_part_floats (MIN (B, DECODE_ROWS), t->nh, hd,
                                             QOMNI_VK_ATTN_MAX_CHUNKS), "attention partials" },
   };
@@ -345,7 +348,7 @@ qomni_vk_thinker_free (QomniVkThinker *t)
   }
   QomniVkBuffer *bs[] = { t->embed.buf, t->lm_head.buf, t->final_norm, t->x, t->xn, t->qkv,
                           t->att, t->rlog, t->ids, t->tw, t->g, t->y, t->logits_dev, t->step,
-                          t->out, t->apart };
+                          t->out, t->apart, t->route };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
     qomni_vk_buffer_free (vk, bs[i]);
   g_free (t->layers);
@@ -495,7 +498,6 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
     /* MoE (§2.6): router → softmax/top-k/renorm → experts by id → weighted sum into x.
      * Decode: the post-attention norm rides inside the router and the experts' gate/up
      * matvec (each normalizes x itself), so xn is never written. */
-    const QomniVkBuffer *mx = dec ? t->x : t->xn;
     if (dec)
       rec_linear_norm (t, c, &ly->router, t->x, 0, H, t->rlog, 0, t->E, n, FALSE, ly->vec, H,
                        eps);
@@ -506,17 +508,18 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
     QomniVkTopkPush tp = { .n = n, .E = t->E, .K = K, .renorm = t->cfg.norm_topk_prob };
     QomniVkBind bt[] = { { t->rlog }, { t->ids }, { t->tw } };
     qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_TOPK, bt, 3, &tp, sizeof tp, n, 1, 1);
-    QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, ly->gate_up.dtype);
-    const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
-    QomniVkMatvecPush gp = { .rows = I, .cols = H, .x_stride = H, .y_stride = I,
-                             .expert_stride = 2 * I * H, .x_div = K,
-                             .flags = QOMNI_VK_USE_IDS | (dec ? QOMNI_VK_NORM : 0),
-                             .g_off = H, .eps = eps };
-    QomniVkBind bg[] = { { ly->gate_up.buf }, { mx }, { t->g }, { t->ids }, { ly->vec } };
-    qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (I + nr - 1) / nr, n * K, 1);
-    QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->down.dtype);
     if (dec) {
-      /* x += Σ_j w_j · down_j(g_j): the combine rides on the down projection */
+      /* per (token, chosen expert) pair: the norm rides in gate/up, and the combine
+       * x += Σ_j w_j · down_j(g_j) on the down projection */
+      QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, ly->gate_up.dtype);
+      const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
+      QomniVkMatvecPush gp = { .rows = I, .cols = H, .x_stride = H, .y_stride = I,
+                               .expert_stride = 2 * I * H, .x_div = K,
+                               .flags = QOMNI_VK_USE_IDS | QOMNI_VK_NORM, .g_off = H,
+                               .eps = eps };
+      QomniVkBind bg[] = { { ly->gate_up.buf }, { t->x }, { t->g }, { t->ids }, { ly->vec } };
+      qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (I + nr - 1) / nr, n * K, 1);
+      QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->down.dtype);
       QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
                                .expert_stride = H * I, .x_div = 1,
                                .flags = QOMNI_VK_USE_IDS | QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE,
@@ -524,14 +527,12 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
       QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->x }, { t->ids }, { t->tw } };
       qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n, 1);
     } else {
-      QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
-                               .expert_stride = H * I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
-      QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->y }, { t->ids }, { t->g } };
-      qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n * K, 1);
-      QomniVkCombinePush cp = { .n = n, .H = H, .K = K };
-      QomniVkBind bc[] = { { t->x }, { t->y }, { t->tw } };
-      qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (H + 255) / 256,
-                         n, 1);
+      /* a prompt: the pairs grouped by expert, each expert a tiled product over its tokens */
+      QomniVkMoe m = { .gate_up = ly->gate_up.buf, .gate_up_dtype = ly->gate_up.dtype,
+                       .down = ly->down.buf, .down_dtype = ly->down.dtype, .xn = t->xn,
+                       .x = t->x, .ids = t->ids, .tw = t->tw, .route = t->route, .g = t->g,
+                       .y = t->y, .n = n, .H = H, .I = I, .E = t->E, .K = K };
+      qomni_vk_moe_prefill (c, &m);
     }
     /* hand the first layers to the GPU while the rest are recorded */
     if (dec && (l == 1 || l == 5 || l == 13 || l == 29))

@@ -25,6 +25,7 @@ typedef struct {
 #define MATVEC(s) { s, 5, sizeof (QomniVkMatvecPush), { 128, 2 }, 2 }
 #define MATMUL(s) { s, 3, sizeof (QomniVkMatmulPush), { 256 }, 1 }
 #define EMBED(s) { s, 3, sizeof (QomniVkEmbedPush), { 128 }, 1 }
+#define MOE_MATMUL(s) { s, 4, sizeof (QomniVkMoeMatmulPush), { 256 }, 1 }
 
 static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_MATVEC_F32] = MATVEC ("matvec_f32"),
@@ -47,6 +48,16 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_EMBED_BF16] = EMBED ("embed_bf16"),
   [QOMNI_VK_PIPE_EMBED_Q8_0] = EMBED ("embed_q8_0"),
   [QOMNI_VK_PIPE_EMBED_Q4_0] = EMBED ("embed_q4_0"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_F32] = MOE_MATMUL ("moe_matmul_f32"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_F16] = MOE_MATMUL ("moe_matmul_f16"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_BF16] = MOE_MATMUL ("moe_matmul_bf16"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_Q8_0] = MOE_MATMUL ("moe_matmul_q8_0"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_Q4_0] = MOE_MATMUL ("moe_matmul_q4_0"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_F32] = MOE_MATMUL ("moe_swiglu_f32"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_F16] = MOE_MATMUL ("moe_swiglu_f16"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_BF16] = MOE_MATMUL ("moe_swiglu_bf16"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_Q8_0] = MOE_MATMUL ("moe_swiglu_q8_0"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_Q4_0] = MOE_MATMUL ("moe_swiglu_q4_0"),
   [QOMNI_VK_PIPE_RMSNORM] = { "rmsnorm", 3, sizeof (QomniVkNormPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_LAYERNORM] = { "layernorm", 4, sizeof (QomniVkNormPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_SOFTMAX] = { "softmax", 1, sizeof (QomniVkSoftmaxPush), { 128 }, 1 },
@@ -64,6 +75,7 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_SCALE] = { "scale", 2, sizeof (QomniVkEltPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_MOE_TOPK] = { "moe_topk", 3, sizeof (QomniVkTopkPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_MOE_COMBINE] = { "moe_combine", 3, sizeof (QomniVkCombinePush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_MOE_GROUP] = { "moe_group", 2, sizeof (QomniVkGroupPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_ARGMAX] = { "argmax", 2, sizeof (QomniVkArgmaxPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_FILL_RANDOM] = { "fill_random", 1, sizeof (QomniVkFillPush), { 256 }, 1 },
 };

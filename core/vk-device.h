@@ -80,6 +80,16 @@ typedef enum {
   QOMNI_VK_PIPE_EMBED_BF16,
   QOMNI_VK_PIPE_EMBED_Q8_0,
   QOMNI_VK_PIPE_EMBED_Q4_0,
+  QOMNI_VK_PIPE_MOE_MATMUL_F32,  /* grouped expert product of a prefill (moe_group's order) */
+  QOMNI_VK_PIPE_MOE_MATMUL_F16,
+  QOMNI_VK_PIPE_MOE_MATMUL_BF16,
+  QOMNI_VK_PIPE_MOE_MATMUL_Q8_0,
+  QOMNI_VK_PIPE_MOE_MATMUL_Q4_0,
+  QOMNI_VK_PIPE_MOE_SWIGLU_F32,  /* the same over stacked [gate; up], silu(g)·u out */
+  QOMNI_VK_PIPE_MOE_SWIGLU_F16,
+  QOMNI_VK_PIPE_MOE_SWIGLU_BF16,
+  QOMNI_VK_PIPE_MOE_SWIGLU_Q8_0,
+  QOMNI_VK_PIPE_MOE_SWIGLU_Q4_0,
   QOMNI_VK_PIPE_RMSNORM,
   QOMNI_VK_PIPE_LAYERNORM,
   QOMNI_VK_PIPE_SOFTMAX,
@@ -95,13 +105,15 @@ typedef enum {
   QOMNI_VK_PIPE_SCALE,
   QOMNI_VK_PIPE_MOE_TOPK,
   QOMNI_VK_PIPE_MOE_COMBINE,
+  QOMNI_VK_PIPE_MOE_GROUP,       /* (token, slot) pairs grouped by expert, for MOE_MATMUL */
   QOMNI_VK_PIPE_ARGMAX,
   QOMNI_VK_PIPE_FILL_RANDOM,
   QOMNI_VK_PIPE_COUNT
 } QomniVkPipe;
 
 /* Weight-dtype variant of a family: pipe + the dtype's index in the family, or -1 when
- * the dtype has no variant. Families: MATVEC, SWIGLU, MATMUL, EMBED. */
+ * the dtype has no variant. Families: MATVEC, SWIGLU, MATMUL, EMBED, MOE_MATMUL,
+ * MOE_SWIGLU. */
 int qomni_vk_pipe_for_dtype (QomniVkPipe family_f32, int dtype);
 
 const char *qomni_vk_pipe_name (QomniVkPipe pipe);

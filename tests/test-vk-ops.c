@@ -12,6 +12,7 @@
  *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul and attention (GFLOP/s)
  */
 #include "error.h"
+#include "moe-vk.h"
 #include "ops-cpu.h"
 #include "quant.h"
 #include "tensor.h"
@@ -724,6 +725,171 @@ test_argmax (int n)
   qomni_vk_buffer_free (vk, bo);
 }
 
+/* ---- the grouped MoE of a prefill (moe-vk.h) ---- */
+
+/* Expert choices of n tokens, K distinct each. UNIFORM: any of E. SKEWED: every token takes
+ * expert 1 and the rest from experts 0 .. K+1, so expert 1 holds all n tokens (n > 64: more
+ * than one row tile) and experts above K+1 none. */
+enum { LOAD_UNIFORM, LOAD_SKEWED };
+
+static guint32 *
+moe_ids (int n, int E, int K, int load)
+{
+  guint32 *ids = g_new (guint32, n * K);
+  const int pool = load == LOAD_SKEWED ? MIN (E, K + 2) : E;
+  g_autofree int *perm = g_new (int, E);
+  for (int t = 0; t < n; t++) {
+    for (int e = 0; e < E; e++)
+      perm[e] = e;
+    int first = 0;
+    if (load == LOAD_SKEWED) {   /* expert 1 first, at a random slot below */
+      perm[1] = 0;
+      perm[0] = 1;
+      first = 1;
+    }
+    for (int j = first; j < K; j++) {   /* partial Fisher-Yates over the pool */
+      const int r = g_rand_int_range (rng, j, pool);
+      const int tmp = perm[j];
+      perm[j] = perm[r];
+      perm[r] = tmp;
+    }
+    for (int j = 0; j < K; j++)
+      ids[t * K + j] = (guint32) perm[j];
+    if (load == LOAD_SKEWED) {   /* move expert 1 off slot 0 */
+      const int j = g_rand_int_range (rng, 0, K);
+      ids[t * K] = ids[t * K + j];
+      ids[t * K + j] = 1;
+    }
+  }
+  return ids;
+}
+
+/* The reference grouping: counts[E] | starts[E] | pairs[S], pairs by expert, then index. */
+static guint32 *
+moe_route_ref (const guint32 *ids, int S, int E)
+{
+  guint32 *r = g_new0 (guint32, 2 * E + S);
+  for (int s = 0; s < S; s++)
+    r[ids[s]]++;
+  for (int e = 1; e < E; e++)
+    r[E + e] = r[E + e - 1] + r[e - 1];
+  g_autofree guint32 *fill = g_new0 (guint32, E);
+  for (int s = 0; s < S; s++)
+    r[2 * E + r[E + ids[s]] + fill[ids[s]]++] = (guint32) s;
+  return r;
+}
+
+/* moe_group, then moe_swiglu (g in grouped order) and moe_matmul (y per pair) on their own
+ * buffers with canaries, each against the CPU; then the whole block through
+ * qomni_vk_moe_prefill against x + Σ_k w · down(silu(gate x) · up x). */
+static void
+test_moe_grouped (QomniDType dt, int E, int I, int H, int n, int K, int load)
+{
+  const int S = n * K;
+  Weight wgu = weight_new (dt, (int64_t) E * 2 * I, H, 1.0f);
+  Weight wdn = weight_new (dt, (int64_t) E * H, I, 1.0f);
+  g_autofree guint32 *ids = moe_ids (n, E, K, load);
+  g_autofree guint32 *rref = moe_route_ref (ids, S, E);
+  g_autofree float *xn = randf ((size_t) n * H, 1.0f), *x0 = randf ((size_t) n * H, 1.0f);
+  g_autofree float *tw = randf (S, 1.0f);
+  /* the CPU: per pair s = (t, k), g[s] and y[s]; the residual sum in slot order */
+  g_autofree float *gref = g_new (float, (size_t) S * I), *yref = g_new (float, (size_t) S * H);
+  g_autofree float *gu = g_new (float, 2 * I);
+  g_autofree float *xref = g_memdup2 (x0, sizeof (float) * n * H);
+  for (int s = 0; s < S; s++) {
+    QomniTensor te = wgu.t;
+    te.shape[0] = 2 * I;
+    te.data = (const char *) wgu.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[s] * 2 * I * H);
+    qomni_cpu_linear (gu, xn + (size_t) (s / K) * H, 1, &te, NULL);
+    qomni_cpu_silu_mul (gu, gu + I, I);
+    memcpy (gref + (size_t) s * I, gu, sizeof (float) * I);
+    QomniTensor td = wdn.t;
+    td.shape[0] = H;
+    td.data = (const char *) wdn.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[s] * H * I);
+    qomni_cpu_linear (yref + (size_t) s * H, gu, 1, &td, NULL);
+  }
+  for (int t = 0; t < n; t++)
+    for (int h = 0; h < H; h++) {
+      float acc = 0;
+      for (int k = 0; k < K; k++)
+        acc += tw[t * K + k] * yref[((size_t) t * K + k) * H + h];
+      xref[(size_t) t * H + h] += acc;
+    }
+  /* gref in the grouped order, as moe_swiglu writes it */
+  g_autofree float *gsorted = g_new (float, (size_t) S * I);
+  for (int j = 0; j < S; j++)
+    memcpy (gsorted + (size_t) j * I, gref + (size_t) rref[2 * E + j] * I, sizeof (float) * I);
+
+  QomniVkBuffer *bgu = upload (wgu.bytes, wgu.t.nbytes), *bdn = upload (wdn.bytes, wdn.t.nbytes);
+  QomniVkBuffer *bi = upload (ids, (size_t) S * 4), *bxn = upload (xn, (size_t) n * H * 4);
+  QomniVkBuffer *br = out_new (2 * E + S, NULL), *bg = out_new ((size_t) S * I, NULL);
+  QomniVkBuffer *by = out_new ((size_t) S * H, NULL);
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  QomniVkGroupPush gp = { .S = S, .E = E, .route_off = GUARD };
+  QomniVkBind b0[] = { { bi }, { br } };
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_GROUP, b0, 2, &gp, sizeof gp, E, 1, 1);
+  const uint32_t tiles = (n + 63) / 64;
+  QomniVkMoeMatmulPush up = { .rows = I, .cols = H, .expert_stride = 2 * I * H, .x_stride = H,
+                              .y_off = GUARD, .y_stride = I, .route_off = GUARD, .E = E,
+                              .x_div = K, .flags = QOMNI_VK_X_BY_PAIR };
+  QomniVkBind b1[] = { { bgu }, { bxn }, { bg }, { br } };
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MOE_SWIGLU_F32, dt), b1, 4, &up,
+                     sizeof up, (I + 63) / 64, tiles, E);
+  QomniVkMoeMatmulPush dn = { .rows = H, .cols = I, .expert_stride = H * I, .x_off = GUARD,
+                              .x_stride = I, .y_off = GUARD, .y_stride = H, .route_off = GUARD,
+                              .E = E, .x_div = 1, .flags = QOMNI_VK_Y_BY_PAIR };
+  QomniVkBind b2[] = { { bdn }, { bg }, { by }, { br } };
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MOE_MATMUL_F32, dt), b2, 4, &dn,
+                     sizeof dn, (H + 63) / 64, tiles, E);
+  submit (c);
+  g_autofree guint32 *rres = g_new (guint32, 2 * E + S);
+  g_autofree float *gres = g_new (float, (size_t) S * I), *yres = g_new (float, (size_t) S * H);
+  gboolean gr = out_get (br, 2 * E + S, (float *) rres);
+  gboolean gg = out_get (bg, (size_t) S * I, gres), gy = out_get (by, (size_t) S * H, yres);
+  int wrong = 0, empty = 0;
+  for (int i = 0; i < 2 * E + S; i++)
+    wrong += rres[i] != rref[i];
+  for (int e = 0; e < E; e++)
+    empty += rref[e] == 0;
+  char name[128], what[64];
+  snprintf (what, sizeof what, "%s E=%d I=%d H=%d n=%d k=%d%s", qomni_dtype_info (dt)->name, E,
+            I, H, n, K, load == LOAD_SKEWED ? " skewed" : "");
+  snprintf (name, sizeof name, "moe_group %s (%d empty, %d words differ)", what, empty, wrong);
+  report (name, wrong ? INFINITY : 0.0, 0.0, gr);
+  snprintf (name, sizeof name, "moe_swiglu %s", what);
+  report (name, nmse (gres, gsorted, (size_t) S * I), 1e-9, gg);
+  snprintf (name, sizeof name, "moe_matmul (down) %s", what);
+  report (name, nmse (yres, yref, (size_t) S * H), 1e-9, gy);
+
+  /* the whole block as the thinker records it */
+  GError *error = NULL;
+  QomniVkBuffer *bx = upload (x0, (size_t) n * H * 4), *bt = upload (tw, (size_t) S * 4);
+  QomniVkBuffer *sc[3];
+  const uint64_t sc_bytes[3] = { 4 * qomni_vk_moe_route_words (n, E, K), 4 * (uint64_t) S * I,
+                                 4 * (uint64_t) S * H };
+  for (int i = 0; i < 3; i++) {
+    sc[i] = qomni_vk_buffer_new (vk, sc_bytes[i], QOMNI_VK_MEM_DEVICE, "moe scratch", &error);
+    g_assert_no_error (error);
+  }
+  QomniVkMoe m = { .gate_up = bgu, .gate_up_dtype = dt, .down = bdn, .down_dtype = dt,
+                   .xn = bxn, .x = bx, .ids = bi, .tw = bt, .route = sc[0], .g = sc[1],
+                   .y = sc[2], .n = n, .H = H, .I = I, .E = E, .K = K };
+  c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_moe_prefill (c, &m);
+  submit (c);
+  g_autofree float *xres = g_new (float, (size_t) n * H);
+  qomni_vk_download (vk, bx, 0, xres, (size_t) n * H * 4, &error);
+  g_assert_no_error (error);
+  snprintf (name, sizeof name, "moe prefill block %s", what);
+  report (name, nmse (xres, xref, (size_t) n * H), 1e-9, TRUE);
+
+  QomniVkBuffer *bufs[] = { bgu, bdn, bi, bxn, br, bg, by, bx, bt, sc[0], sc[1], sc[2] };
+  for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
+    qomni_vk_buffer_free (vk, bufs[i]);
+  g_free (wgu.bytes);
+  g_free (wdn.bytes);
+}
+
 /* ---- perf ---- */
 
 static double
@@ -945,6 +1111,19 @@ main (int argc, char **argv)
   test_argmax (1);
   test_argmax (7);
   test_argmax (152064);
+  /* the grouped MoE of a prefill: the vector path (widths of 8) and, for the float
+   * formats, odd widths (the scalar path); uneven loads with empty experts */
+  for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
+    const QomniDType dt = wtypes[d];
+    if (is_block (dt)) {
+      test_moe_grouped (dt, 8, 32, 64, 9, 3, LOAD_UNIFORM);
+      test_moe_grouped (dt, 16, 64, 96, 70, 4, LOAD_SKEWED);
+    } else {
+      test_moe_grouped (dt, 8, 24, 48, 9, 3, LOAD_UNIFORM);
+      test_moe_grouped (dt, 16, 72, 80, 70, 4, LOAD_SKEWED);
+      test_moe_grouped (dt, 5, 7, 33, 13, 2, LOAD_UNIFORM);
+    }
+  }
   printf ("%d of %d passed\n", n_run - n_fail, n_run);
   if (do_perf)
     perf (scale);
