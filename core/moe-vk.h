@@ -32,6 +32,7 @@ typedef struct {
   const QomniVkBuffer *g;         /* f32 [n·K, I] scratch: activations, grouped order */
   const QomniVkBuffer *y;         /* f32 [n·K, H] scratch: expert outputs per pair */
   int n, H, I, E, K;
+  gboolean coopmat;               /* the tensor-core products (qomni_vk_has_coopmat) */
 } QomniVkMoe;
 
 /* Words of the routing table for n tokens: counts[E] | starts[E] | pairs[n·K]. */

@@ -35,6 +35,7 @@ struct _QomniVkThinker {
   QomniTextConfig cfg;
   int H, V, L, nh, nkv, hd, qd, kvd, QKV, E, K, I;
   int max_ctx, max_batch, n_past;
+  gboolean coopmat;                   /* prompt products on tensor cores */
   Layer *layers;
   VkW embed, lm_head;
   QomniVkBuffer *final_norm;          /* [H] f32 */
@@ -162,6 +163,7 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
   t->I = cfg->moe_intermediate_size;
   t->max_ctx = max_ctx;
   t->max_batch = max_batch;
+  t->coopmat = qomni_vk_has_coopmat (vk);
   const int H = t->H, E = t->E, I = t->I, hd = t->hd, B = max_batch, K = t->K;
   if (E == 0 || cfg->n_mlp_only_layers > 0 || cfg->shared_expert_intermediate_size > 0
       || cfg->decoder_sparse_step > 1) {
@@ -358,6 +360,13 @@ qomni_vk_thinker_free (QomniVkThinker *t)
 }
 
 int qomni_vk_thinker_n_past (const QomniVkThinker *t) { return t->n_past; }
+
+gboolean
+qomni_vk_thinker_set_coopmat (QomniVkThinker *t, gboolean on)
+{
+  t->coopmat = on && qomni_vk_has_coopmat (t->vk);
+  return t->coopmat;
+}
 void qomni_vk_thinker_reset (QomniVkThinker *t) { t->n_past = 0; }
 
 double
@@ -400,6 +409,14 @@ rec_linear_norm (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBu
                                        | (gain ? QOMNI_VK_NORM : 0),
                               .g_off = g_off, .eps = eps };
       qomni_vk_dispatch (c, pipe, b, 5, &p, sizeof p, (rows + nr - 1) / nr, n, 1);
+    } else if (t->coopmat) {
+      /* the grouped product's tensor-core kernel with one "expert" holding all rows */
+      QomniVkMoeMatmulPush p = { .rows = rows, .cols = w->cols, .x_off = x_off,
+                                 .x_stride = x_stride, .y_off = y_off + (uint32_t) r0,
+                                 .y_stride = y_stride, .E = 1, .x_div = 1, .n = n,
+                                 .flags = QOMNI_VK_DENSE | (acc ? QOMNI_VK_ACCUMULATE : 0) };
+      qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MOE_MATMUL_CM_F32, w->dtype),
+                         b, 4, &p, sizeof p, (rows + 63) / 64, (n + 63) / 64, 1);
     } else {
       QomniVkMatmulPush p = { .rows = rows, .cols = w->cols, .n = n, .x_off = x_off,
                               .x_stride = x_stride, .y_off = y_off + (uint32_t) r0,
@@ -531,7 +548,8 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
       QomniVkMoe m = { .gate_up = ly->gate_up.buf, .gate_up_dtype = ly->gate_up.dtype,
                        .down = ly->down.buf, .down_dtype = ly->down.dtype, .xn = t->xn,
                        .x = t->x, .ids = t->ids, .tw = t->tw, .route = t->route, .g = t->g,
-                       .y = t->y, .n = n, .H = H, .I = I, .E = t->E, .K = K };
+                       .y = t->y, .n = n, .H = H, .I = I, .E = t->E, .K = K,
+                       .coopmat = t->coopmat };
       qomni_vk_moe_prefill (c, &m);
     }
     /* hand the first layers to the GPU while the rest are recorded */

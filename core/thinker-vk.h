@@ -11,7 +11,9 @@
  * creation; the KV cache is max_ctx positions per layer in f32. One call records one
  * command buffer and submits it once: the router's top-k, the expert choice and the
  * greedy argmax stay on the GPU; only the token id (and logits when asked) come back.
- * Prompt rows use the tiled matmul; single rows the matvec kernels.
+ * Prompt rows use the tiled matmul (experts grouped by expert, moe-vk.h); single rows the
+ * matvec kernels. Where the device has tensor cores (qomni_vk_has_coopmat) prompt products
+ * run on them with fp16 operands, unless qomni_vk_thinker_set_coopmat turns that off.
  */
 #pragma once
 
@@ -36,6 +38,9 @@ int qomni_vk_thinker_n_past (const QomniVkThinker *t);
 void qomni_vk_thinker_reset (QomniVkThinker *t);
 /* Bytes of weights one decode step reads (attention, the chosen experts, router, lm_head). */
 double qomni_vk_thinker_decode_bytes (const QomniVkThinker *t);
+/* Prompt products on tensor cores (fp16 operands, fp32 sums) or in float32; on by default
+ * where qomni_vk_has_coopmat, and never on elsewhere. Returns the setting in effect. */
+gboolean qomni_vk_thinker_set_coopmat (QomniVkThinker *t, gboolean on);
 
 /* Runs x[n, H] (embeddings) at positions pos[3, n] and appends them to the cache.
  * Optional outputs: layers[L, n, H] each layer's output, hidden[n, H] the final-normed

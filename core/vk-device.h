@@ -90,6 +90,16 @@ typedef enum {
   QOMNI_VK_PIPE_MOE_SWIGLU_BF16,
   QOMNI_VK_PIPE_MOE_SWIGLU_Q8_0,
   QOMNI_VK_PIPE_MOE_SWIGLU_Q4_0,
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_F32,  /* the same two on tensor cores (qomni_vk_has_coopmat) */
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_F16,
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_BF16,
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_Q8_0,
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_Q4_0,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_F32,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_F16,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_BF16,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_Q8_0,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_Q4_0,
   QOMNI_VK_PIPE_RMSNORM,
   QOMNI_VK_PIPE_LAYERNORM,
   QOMNI_VK_PIPE_SOFTMAX,
@@ -113,7 +123,7 @@ typedef enum {
 
 /* Weight-dtype variant of a family: pipe + the dtype's index in the family, or -1 when
  * the dtype has no variant. Families: MATVEC, SWIGLU, MATMUL, EMBED, MOE_MATMUL,
- * MOE_SWIGLU. */
+ * MOE_SWIGLU, MOE_MATMUL_CM, MOE_SWIGLU_CM. */
 int qomni_vk_pipe_for_dtype (QomniVkPipe family_f32, int dtype);
 
 const char *qomni_vk_pipe_name (QomniVkPipe pipe);
@@ -137,6 +147,11 @@ const char *qomni_vk_device_name (const QomniVk *vk);
 /* The largest range one binding may cover (maxStorageBufferRange). */
 uint64_t qomni_vk_max_range (const QomniVk *vk);
 uint32_t qomni_vk_subgroup_size (const QomniVk *vk);
+/* Whether the tensor-core pipelines (MOE_MATMUL_CM, MOE_SWIGLU_CM) may run: the device has
+ * VK_NV_cooperative_matrix with the 16×8×16 fp16 → fp32 shape, fp16 arithmetic, the Vulkan
+ * memory model and subgroups of 32, and QOMNI_VK_COOPMAT is not "0". They round the
+ * operands to fp16 (NMSE ~1e-7 against float32). FALSE for borrowed devices. */
+gboolean qomni_vk_has_coopmat (const QomniVk *vk);
 /* Bytes allocated on the device so far. */
 uint64_t qomni_vk_allocated (const QomniVk *vk);
 

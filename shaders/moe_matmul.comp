@@ -11,13 +11,15 @@
 // row_x(j) = pairs[j] / x_div with X_BY_PAIR (flags bit 4: gate/up read the token's normed
 // state), else j; row_y(j) = pairs[j] with Y_BY_PAIR (bit 5: the down product writes one row
 // per (token, slot) for moe_combine), else j. ACCUMULATE (bit 0): y += result.
+// DENSE (bit 6): no table, one weight: rows j < n, row_x = row_y = j (a prompt's dense
+// projection, in the shape moe_matmul_cm's tensor-core variant also serves).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 #include "weights.glsl"
 
 layout (push_constant) uniform Push {
   uint rows, cols, w_off, expert_stride, x_off, x_stride, y_off, y_stride, route_off, E,
-      x_div, flags;
+      x_div, flags, n;
 } p;
 
 layout (std430, binding = 1) readonly buffer XBuf { float x[]; };
@@ -41,12 +43,13 @@ void
 main ()
 {
   const uint tid = gl_LocalInvocationID.x;
+  const bool dense = (p.flags & 64u) != 0u;
   const uint e = gl_WorkGroupID.z;
-  const uint count = route[p.route_off + e];
+  const uint count = dense ? p.n : route[p.route_off + e];
   const uint j0 = gl_WorkGroupID.y * BN;
   if (j0 >= count)
     return;   // the whole workgroup: count and j0 are uniform
-  const uint start = route[p.route_off + p.E + e] + j0;
+  const uint start = (dense ? 0u : route[p.route_off + p.E + e]) + j0;
   const uint pairs = p.route_off + 2u * p.E;
   const uint nj = min (BN, count - j0);
   const uint r0 = gl_WorkGroupID.x * BM;

@@ -783,8 +783,12 @@ moe_route_ref (const guint32 *ids, int S, int E)
  * buffers with canaries, each against the CPU; then the whole block through
  * qomni_vk_moe_prefill against x + Σ_k w · down(silu(gate x) · up x). */
 static void
-test_moe_grouped (QomniDType dt, int E, int I, int H, int n, int K, int load)
+test_moe_grouped (QomniDType dt, int E, int I, int H, int n, int K, int load, gboolean cm)
 {
+  /* the tensor-core kernels round both operands to fp16: NMSE ~1e-7 */
+  const double tol = cm ? 1e-5 : 1e-9;
+  const QomniVkPipe swiglu = cm ? QOMNI_VK_PIPE_MOE_SWIGLU_CM_F32 : QOMNI_VK_PIPE_MOE_SWIGLU_F32;
+  const QomniVkPipe matmul = cm ? QOMNI_VK_PIPE_MOE_MATMUL_CM_F32 : QOMNI_VK_PIPE_MOE_MATMUL_F32;
   const int S = n * K;
   Weight wgu = weight_new (dt, (int64_t) E * 2 * I, H, 1.0f);
   Weight wdn = weight_new (dt, (int64_t) E * H, I, 1.0f);
@@ -833,14 +837,14 @@ test_moe_grouped (QomniDType dt, int E, int I, int H, int n, int K, int load)
                               .y_off = GUARD, .y_stride = I, .route_off = GUARD, .E = E,
                               .x_div = K, .flags = QOMNI_VK_X_BY_PAIR };
   QomniVkBind b1[] = { { bgu }, { bxn }, { bg }, { br } };
-  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MOE_SWIGLU_F32, dt), b1, 4, &up,
-                     sizeof up, (I + 63) / 64, tiles, E);
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (swiglu, dt), b1, 4, &up, sizeof up,
+                     (I + 63) / 64, tiles, E);
   QomniVkMoeMatmulPush dn = { .rows = H, .cols = I, .expert_stride = H * I, .x_off = GUARD,
                               .x_stride = I, .y_off = GUARD, .y_stride = H, .route_off = GUARD,
                               .E = E, .x_div = 1, .flags = QOMNI_VK_Y_BY_PAIR };
   QomniVkBind b2[] = { { bdn }, { bg }, { by }, { br } };
-  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MOE_MATMUL_F32, dt), b2, 4, &dn,
-                     sizeof dn, (H + 63) / 64, tiles, E);
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (matmul, dt), b2, 4, &dn, sizeof dn,
+                     (H + 63) / 64, tiles, E);
   submit (c);
   g_autofree guint32 *rres = g_new (guint32, 2 * E + S);
   g_autofree float *gres = g_new (float, (size_t) S * I), *yres = g_new (float, (size_t) S * H);
@@ -852,14 +856,14 @@ test_moe_grouped (QomniDType dt, int E, int I, int H, int n, int K, int load)
   for (int e = 0; e < E; e++)
     empty += rref[e] == 0;
   char name[128], what[64];
-  snprintf (what, sizeof what, "%s E=%d I=%d H=%d n=%d k=%d%s", qomni_dtype_info (dt)->name, E,
-            I, H, n, K, load == LOAD_SKEWED ? " skewed" : "");
+  snprintf (what, sizeof what, "%s%s E=%d I=%d H=%d n=%d k=%d%s", cm ? "coopmat " : "",
+            qomni_dtype_info (dt)->name, E, I, H, n, K, load == LOAD_SKEWED ? " skewed" : "");
   snprintf (name, sizeof name, "moe_group %s (%d empty, %d words differ)", what, empty, wrong);
   report (name, wrong ? INFINITY : 0.0, 0.0, gr);
   snprintf (name, sizeof name, "moe_swiglu %s", what);
-  report (name, nmse (gres, gsorted, (size_t) S * I), 1e-9, gg);
+  report (name, nmse (gres, gsorted, (size_t) S * I), tol, gg);
   snprintf (name, sizeof name, "moe_matmul (down) %s", what);
-  report (name, nmse (yres, yref, (size_t) S * H), 1e-9, gy);
+  report (name, nmse (yres, yref, (size_t) S * H), tol, gy);
 
   /* the whole block as the thinker records it */
   GError *error = NULL;
@@ -873,7 +877,7 @@ test_moe_grouped (QomniDType dt, int E, int I, int H, int n, int K, int load)
   }
   QomniVkMoe m = { .gate_up = bgu, .gate_up_dtype = dt, .down = bdn, .down_dtype = dt,
                    .xn = bxn, .x = bx, .ids = bi, .tw = bt, .route = sc[0], .g = sc[1],
-                   .y = sc[2], .n = n, .H = H, .I = I, .E = E, .K = K };
+                   .y = sc[2], .n = n, .H = H, .I = I, .E = E, .K = K, .coopmat = cm };
   c = qomni_vk_cmd_begin (vk, NULL);
   qomni_vk_moe_prefill (c, &m);
   submit (c);
@@ -881,13 +885,50 @@ test_moe_grouped (QomniDType dt, int E, int I, int H, int n, int K, int load)
   qomni_vk_download (vk, bx, 0, xres, (size_t) n * H * 4, &error);
   g_assert_no_error (error);
   snprintf (name, sizeof name, "moe prefill block %s", what);
-  report (name, nmse (xres, xref, (size_t) n * H), 1e-9, TRUE);
+  report (name, nmse (xres, xref, (size_t) n * H), tol, TRUE);
 
   QomniVkBuffer *bufs[] = { bgu, bdn, bi, bxn, br, bg, by, bx, bt, sc[0], sc[1], sc[2] };
   for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
     qomni_vk_buffer_free (vk, bufs[i]);
   g_free (wgu.bytes);
   g_free (wdn.bytes);
+}
+
+/* DENSE: the grouped kernels as a plain prefill product y[j] (+)= W x[j], x rows strided. */
+static void
+test_dense_mm (QomniDType dt, int rows, int cols, int n, gboolean acc, gboolean cm)
+{
+  const int xs = cols + 4;
+  Weight w = weight_new (dt, rows, cols, 1.0f);
+  g_autofree float *x = randf ((size_t) n * xs + 4, 1.0f), *y0 = randf ((size_t) n * rows, 1.0f);
+  g_autofree float *xc = g_new (float, (size_t) n * cols);
+  for (int j = 0; j < n; j++)
+    memcpy (xc + (size_t) j * cols, x + 4 + (size_t) j * xs, sizeof (float) * cols);
+  g_autofree float *ref = g_new (float, (size_t) n * rows), *res = g_new (float, (size_t) n * rows);
+  qomni_cpu_linear (ref, xc, n, &w.t, NULL);
+  if (acc)
+    for (int i = 0; i < n * rows; i++)
+      ref[i] += y0[i];
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, ((size_t) n * xs + 4) * 4);
+  QomniVkBuffer *by = out_new ((size_t) n * rows, acc ? y0 : NULL);
+  QomniVkMoeMatmulPush pc = { .rows = rows, .cols = cols, .x_off = 4, .x_stride = xs,
+                              .y_off = GUARD, .y_stride = rows, .E = 1, .x_div = 1, .n = n,
+                              .flags = QOMNI_VK_DENSE | (acc ? QOMNI_VK_ACCUMULATE : 0) };
+  QomniVkBind b[] = { { bw }, { bx }, { by }, { bx } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (cm ? QOMNI_VK_PIPE_MOE_MATMUL_CM_F32
+                                                    : QOMNI_VK_PIPE_MOE_MATMUL_F32, dt),
+                     b, 4, &pc, sizeof pc, (rows + 63) / 64, (n + 63) / 64, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) n * rows, res);
+  char name[96];
+  snprintf (name, sizeof name, "%smatmul dense %s %dx%d n=%d%s", cm ? "coopmat " : "",
+            qomni_dtype_info (dt)->name, rows, cols, n, acc ? " acc" : "");
+  report (name, nmse (res, ref, (size_t) n * rows), cm ? 1e-5 : 1e-9, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
 }
 
 /* ---- perf ---- */
@@ -1112,18 +1153,27 @@ main (int argc, char **argv)
   test_argmax (7);
   test_argmax (152064);
   /* the grouped MoE of a prefill: the vector path (widths of 8) and, for the float
-   * formats, odd widths (the scalar path); uneven loads with empty experts */
-  for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
-    const QomniDType dt = wtypes[d];
-    if (is_block (dt)) {
-      test_moe_grouped (dt, 8, 32, 64, 9, 3, LOAD_UNIFORM);
-      test_moe_grouped (dt, 16, 64, 96, 70, 4, LOAD_SKEWED);
-    } else {
-      test_moe_grouped (dt, 8, 24, 48, 9, 3, LOAD_UNIFORM);
-      test_moe_grouped (dt, 16, 72, 80, 70, 4, LOAD_SKEWED);
-      test_moe_grouped (dt, 5, 7, 33, 13, 2, LOAD_UNIFORM);
+   * formats, odd widths (the scalar path); uneven loads with empty experts. Then the same
+   * on tensor cores where the device has them (NVIDIA; not lavapipe). */
+  const gboolean has_cm = qomni_vk_has_coopmat (vk);
+  for (int cm = 0; cm <= has_cm; cm++)
+    for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
+      const QomniDType dt = wtypes[d];
+      if (is_block (dt)) {
+        test_moe_grouped (dt, 8, 32, 64, 9, 3, LOAD_UNIFORM, cm);
+        test_moe_grouped (dt, 16, 64, 96, 70, 4, LOAD_SKEWED, cm);
+        test_dense_mm (dt, 130, 256, 65, FALSE, cm);
+      } else {
+        test_moe_grouped (dt, 8, 24, 48, 9, 3, LOAD_UNIFORM, cm);
+        test_moe_grouped (dt, 16, 72, 80, 70, 4, LOAD_SKEWED, cm);
+        test_moe_grouped (dt, 5, 7, 33, 13, 2, LOAD_UNIFORM, cm);
+        test_dense_mm (dt, 130, 72, 65, TRUE, cm);
+        test_dense_mm (dt, 33, 37, 7, FALSE, cm);
+      }
     }
-  }
+  if (!has_cm)
+    printf ("not run: the tensor-core (coopmat) kernels: this device lacks "
+            "VK_NV_cooperative_matrix 16x8x16 fp16 (or QOMNI_VK_COOPMAT=0)\n");
   printf ("%d of %d passed\n", n_run - n_fail, n_run);
   if (do_perf)
     perf (scale);
