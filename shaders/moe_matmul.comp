@@ -97,7 +97,9 @@ main ()
       xs[k][jj] = (jj < nj && k0 + k < p.cols) ? x[xrow[jj] + k0 + k] : 0.0;
     }
     barrier ();
-    for (uint k = 0; k < BK; k++) {
+    // an expert's last tile is often part empty: threads whose pairs are all past the
+    // count skip the products (whole warps of them, as tc grows with tid)
+    for (uint k = 0; k < BK && tc < nj; k++) {
       const vec4 b = vec4 (xs[k][tc], xs[k][tc + 1u], xs[k][tc + 2u], xs[k][tc + 3u]);
       for (uint w = 0; w < NW; w++) {
         const vec4 a = vec4 (ws[w][k][tr], ws[w][k][tr + 1u], ws[w][k][tr + 2u],

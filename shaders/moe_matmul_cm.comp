@@ -126,7 +126,8 @@ main ()
           fcoopmatNV<16, gl_ScopeSubgroup, TM, TK> a;
           coopMatLoadNV (a, ws, (w * BM + sm + m * TM) * LD + kk, LD, false);
           [[unroll]] for (uint t = 0; t < 4; t++)
-            acc[w][m][t] = coopMatMulAddNV (a, b[t], acc[w][m][t]);
+            if (sn + t * TN < nj)   // skip tiles of pairs past the count (subgroup-uniform)
+              acc[w][m][t] = coopMatMulAddNV (a, b[t], acc[w][m][t]);
         }
     }
     barrier ();

@@ -9,7 +9,10 @@
  * through A&S 7.1.26, tanh) get 1e-9 … 1e-7.
  *
  *   test-vk-ops            run the table; exit 0, 1 on a failure, 77 without a device
- *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul and attention (GFLOP/s)
+ *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul and attention (GFLOP/s),
+ *                          and a prompt's MoE block (512 tokens, top-8 of 8·scale experts, at
+ *                          most 128: --scale=16 is the thinker's) per pair, grouped, and
+ *                          grouped on tensor cores
  */
 #include "error.h"
 #include "moe-vk.h"
@@ -949,6 +952,120 @@ time_dispatches (QomniVkPipe pipe, const QomniVkBind *b, int nb, const void *pc,
   return 0;
 }
 
+/* Times reps of a recording function in one submission, after one warm-up. */
+static double
+time_recorded (void (*rec) (QomniVkCmd *c, gpointer user), gpointer user, int reps)
+{
+  double t = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+    for (int i = 0; i < (pass ? reps : 1); i++)
+      rec (c, user);
+    gint64 t0 = g_get_monotonic_time ();
+    submit (c);
+    t = (g_get_monotonic_time () - t0) * 1e-6 / (pass ? reps : 1);
+  }
+  return t;
+}
+
+typedef struct {
+  QomniVkMoe m;
+  const QomniVkBuffer *pair_g, *pair_y;   /* per-pair scratch of the matvec path */
+  QomniDType dt;
+} MoePerf;
+
+static void
+rec_moe_grouped (QomniVkCmd *c, gpointer user)
+{
+  qomni_vk_moe_prefill (c, &((MoePerf *) user)->m);
+}
+
+/* what rec_stack did before the grouped products: matvecs per (token, slot) pair */
+static void
+rec_moe_pairs (QomniVkCmd *c, gpointer user)
+{
+  MoePerf *mp = user;
+  const QomniVkMoe *m = &mp->m;
+  QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, mp->dt);
+  QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, mp->dt);
+  const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
+  QomniVkMatvecPush gp = { .rows = m->I, .cols = m->H, .x_stride = m->H, .y_stride = m->I,
+                           .expert_stride = 2 * m->I * m->H, .x_div = m->K,
+                           .flags = QOMNI_VK_USE_IDS };
+  QomniVkBind bg[] = { { m->gate_up }, { m->xn }, { mp->pair_g }, { m->ids }, { m->xn } };
+  qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (m->I + nr - 1) / nr, m->n * m->K, 1);
+  QomniVkMatvecPush dp = { .rows = m->H, .cols = m->I, .x_stride = m->I, .y_stride = m->H,
+                           .expert_stride = m->H * m->I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
+  QomniVkBind bd[] = { { m->down }, { mp->pair_g }, { mp->pair_y }, { m->ids }, { m->xn } };
+  qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (m->H + nr - 1) / nr, m->n * m->K, 1);
+  QomniVkCombinePush cp = { .n = m->n, .H = m->H, .K = m->K };
+  QomniVkBind bc[] = { { m->x }, { mp->pair_y }, { m->tw } };
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (m->H + 255) / 256,
+                     m->n, 1);
+}
+
+/* A prompt's MoE block at the thinker's widths (H 2048, I 768, top-8) over E experts and
+ * 512 tokens: per-pair matvecs (the old path), the grouped products, and the grouped
+ * products on tensor cores where the device has them. */
+static void
+perf_moe (int E, int reps)
+{
+  GError *error = NULL;
+  const int H = 2048, I = 768, K = 8, n = 512, S = n * K;
+  const QomniDType dts[] = { QOMNI_DTYPE_BF16, QOMNI_DTYPE_Q8_0 };
+  g_autofree guint32 *ids = moe_ids (n, E, K, LOAD_UNIFORM);
+  g_autofree float *tw = randf (S, 0.2f), *xn = randf ((size_t) n * H, 1.0f);
+  QomniVkBuffer *bi = upload (ids, (size_t) S * 4), *bt = upload (tw, (size_t) S * 4);
+  QomniVkBuffer *bxn = upload (xn, (size_t) n * H * 4), *bx = upload (xn, (size_t) n * H * 4);
+  const uint64_t sc_bytes[4] = { 4 * qomni_vk_moe_route_words (n, E, K), 4 * (uint64_t) S * I,
+                                 4 * (uint64_t) S * H, 4 * (uint64_t) S * H };
+  QomniVkBuffer *sc[4];
+  for (int i = 0; i < 4; i++) {
+    sc[i] = qomni_vk_buffer_new (vk, sc_bytes[i], QOMNI_VK_MEM_DEVICE, "perf moe", &error);
+    g_assert_no_error (error);
+  }
+  for (guint d = 0; d < G_N_ELEMENTS (dts); d++) {
+    const QomniDType dt = dts[d];
+    const uint64_t ngu = qomni_dtype_nbytes (dt, (int64_t) E * 2 * I * H);
+    const uint64_t ndn = qomni_dtype_nbytes (dt, (int64_t) E * H * I);
+    QomniVkBuffer *bw[2];
+    for (int i = 0; i < 2; i++) {
+      const uint64_t nb = i ? ndn : ngu;
+      bw[i] = qomni_vk_buffer_new (vk, nb, QOMNI_VK_MEM_DEVICE, "perf experts", &error);
+      g_assert_no_error (error);
+      /* small random bits: finite in every format; speed only */
+      QomniVkFillPush fp = { .n_words = (uint32_t) (nb / 4), .seed = 7 + i, .mode = 0,
+                             .scale = 0.01f };
+      QomniVkBind fb[] = { { bw[i] } };
+      QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, fb, 1, &fp, sizeof fp, 4096, 1, 1);
+      submit (c);
+    }
+    MoePerf mp = { .m = { .gate_up = bw[0], .gate_up_dtype = dt, .down = bw[1],
+                          .down_dtype = dt, .xn = bxn, .x = bx, .ids = bi, .tw = bt,
+                          .route = sc[0], .g = sc[1], .y = sc[2], .n = n, .H = H, .I = I,
+                          .E = E, .K = K },
+                   .pair_g = sc[1], .pair_y = sc[3], .dt = dt };
+    const double flop = 2.0 * S * 3.0 * I * H, bytes = (double) (ngu + ndn);
+    for (int way = 0; way < 3; way++) {
+      if (way == 2 && !qomni_vk_has_coopmat (vk))
+        break;
+      mp.m.coopmat = way == 2;
+      const double t = time_recorded (way ? rec_moe_grouped : rec_moe_pairs, &mp, reps);
+      char name[64];
+      snprintf (name, sizeof name, "moe %s E=%d n=%d: %s", qomni_dtype_info (dt)->name, E, n,
+                way == 0 ? "per pair" : way == 1 ? "grouped" : "grouped coopmat");
+      printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, bytes / t * 1e-9,
+              flop / t * 1e-9);
+    }
+    qomni_vk_buffer_free (vk, bw[0]);
+    qomni_vk_buffer_free (vk, bw[1]);
+  }
+  QomniVkBuffer *bufs[] = { bi, bt, bxn, bx, sc[0], sc[1], sc[2], sc[3] };
+  for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
+    qomni_vk_buffer_free (vk, bufs[i]);
+}
+
 static void
 perf (int scale)
 {
@@ -997,6 +1114,16 @@ perf (int scale)
               cols, n);
     printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
             2.0 * rows * cols * n / t * 1e-9);
+    if (qomni_vk_has_coopmat (vk)) {
+      QomniVkMoeMatmulPush cp = { .rows = rows, .cols = cols, .x_stride = cols, .y_stride = rows,
+                                  .E = 1, .x_div = 1, .n = n, .flags = QOMNI_VK_DENSE };
+      QomniVkBind cb[] = { { bw }, { bx }, { by }, { bx } };
+      t = time_dispatches (qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MOE_MATMUL_CM_F32, dt), cb, 4,
+                           &cp, sizeof cp, (rows + 63) / 64, (n + 63) / 64, scale > 1 ? 5 : 1);
+      snprintf (name, sizeof name, "matmul coopmat %s n=%d", qomni_dtype_info (dt)->name, n);
+      printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
+              2.0 * rows * cols * n / t * 1e-9);
+    }
     qomni_vk_buffer_free (vk, bw);
   }
   /* attention decode: 32 heads over a 4096-position cache of 4 KV heads × 128 */
@@ -1057,6 +1184,7 @@ perf (int scale)
   }
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, by);
+  perf_moe (MIN (128, 8 * scale), scale > 1 ? 5 : 1);
 }
 
 int
