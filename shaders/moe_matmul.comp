@@ -35,8 +35,10 @@ layout (std430, binding = 3) readonly buffer RouteBuf { uint route[]; };
 #define NW 1
 #endif
 
-shared float ws[NW][BK][BM + 1];
-shared float xs[BK][BN + 1];
+// vec4 rows, so a thread reads its 4 rows (4 pairs) in one load; one vec4 of padding per
+// row spreads the transposing writes over the banks
+shared vec4 ws[NW][BK][BM / 4 + 1];
+shared vec4 xs[BK][BN / 4 + 1];
 shared uint xrow[BN];
 
 void
@@ -80,30 +82,30 @@ main ()
         if (gr < p.rows && gk < p.cols)
           w_unit8 (wbase + (wi * p.rows + gr) * p.cols + gk, lo, hi);
         for (uint i = 0; i < 4; i++) {
-          ws[wi][8u * h + i][row] = lo[i];
-          ws[wi][8u * h + 4u + i][row] = hi[i];
+          ws[wi][8u * h + i][row >> 2][row & 3u] = lo[i];
+          ws[wi][8u * h + 4u + i][row >> 2][row & 3u] = hi[i];
         }
       }
     } else {
       for (uint l = tid; l < NW * BM * BK; l += WG) {
         const uint k = l % BK, row = (l / BK) % BM, wi = l / (BM * BK);
         const uint gr = r0 + row, gk = k0 + k;
-        ws[wi][k][row] = (gr < p.rows && gk < p.cols)
-                             ? w_elem (wbase + (wi * p.rows + gr) * p.cols + gk) : 0.0;
+        ws[wi][k][row >> 2][row & 3u] =
+            (gr < p.rows && gk < p.cols) ? w_elem (wbase + (wi * p.rows + gr) * p.cols + gk)
+                                         : 0.0;
       }
     }
     for (uint l = tid; l < BN * BK; l += WG) {
       const uint k = l % BK, jj = l / BK;
-      xs[k][jj] = (jj < nj && k0 + k < p.cols) ? x[xrow[jj] + k0 + k] : 0.0;
+      xs[k][jj >> 2][jj & 3u] = (jj < nj && k0 + k < p.cols) ? x[xrow[jj] + k0 + k] : 0.0;
     }
     barrier ();
     // an expert's last tile is often part empty: threads whose pairs are all past the
     // count skip the products (whole warps of them, as tc grows with tid)
     for (uint k = 0; k < BK && tc < nj; k++) {
-      const vec4 b = vec4 (xs[k][tc], xs[k][tc + 1u], xs[k][tc + 2u], xs[k][tc + 3u]);
+      const vec4 b = xs[k][tc >> 2];
       for (uint w = 0; w < NW; w++) {
-        const vec4 a = vec4 (ws[w][k][tr], ws[w][k][tr + 1u], ws[w][k][tr + 2u],
-                             ws[w][k][tr + 3u]);
+        const vec4 a = ws[w][k][tr >> 2];
         for (uint j = 0; j < 4; j++)
           for (uint i = 0; i < 4; i++)
             acc[w][j][i] += a[i] * b[j];

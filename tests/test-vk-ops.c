@@ -1114,13 +1114,17 @@ perf (int scale)
               cols, n);
     printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
             2.0 * rows * cols * n / t * 1e-9);
-    if (qomni_vk_has_coopmat (vk)) {
+    /* the grouped kernels in DENSE mode: SIMT (vector loads, vec4 shared), tensor cores */
+    for (int cm = 0; cm <= qomni_vk_has_coopmat (vk); cm++) {
       QomniVkMoeMatmulPush cp = { .rows = rows, .cols = cols, .x_stride = cols, .y_stride = rows,
                                   .E = 1, .x_div = 1, .n = n, .flags = QOMNI_VK_DENSE };
       QomniVkBind cb[] = { { bw }, { bx }, { by }, { bx } };
-      t = time_dispatches (qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MOE_MATMUL_CM_F32, dt), cb, 4,
-                           &cp, sizeof cp, (rows + 63) / 64, (n + 63) / 64, scale > 1 ? 5 : 1);
-      snprintf (name, sizeof name, "matmul coopmat %s n=%d", qomni_dtype_info (dt)->name, n);
+      t = time_dispatches (qomni_vk_pipe_for_dtype (cm ? QOMNI_VK_PIPE_MOE_MATMUL_CM_F32
+                                                       : QOMNI_VK_PIPE_MOE_MATMUL_F32, dt),
+                           cb, 4, &cp, sizeof cp, (rows + 63) / 64, (n + 63) / 64,
+                           scale > 1 ? 5 : 1);
+      snprintf (name, sizeof name, "moe_matmul%s dense %s n=%d", cm ? "_cm" : "",
+                qomni_dtype_info (dt)->name, n);
       printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
               2.0 * rows * cols * n / t * 1e-9);
     }
