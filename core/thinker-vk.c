@@ -17,6 +17,7 @@ typedef struct {
   QomniVkBuffer *buf;
   QomniDType dtype;
   int rows, cols;      /* per expert for stacked expert weights */
+  gboolean exact;      /* float32 products on prompts too (tensor cores round to fp16) */
 } VkW;
 
 typedef struct {
@@ -196,6 +197,7 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
       GET (p[0], E, H, "thinker.model.layers.%d.mlp.gate.weight", l);
     if (!weight_make (t, &ly->router, w, rdt, E, H, 1, "router", error, l * 8 + 3, p, 1))
       goto fail;
+    ly->router.exact = TRUE;   /* fp16 rounding could flip a near tie in the top-k */
     if (w) {
       ex = g_new (const QomniTensor *, 2 * E);
       for (int e = 0; e < E && w; e++) {
@@ -409,7 +411,7 @@ rec_linear_norm (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBu
                                        | (gain ? QOMNI_VK_NORM : 0),
                               .g_off = g_off, .eps = eps };
       qomni_vk_dispatch (c, pipe, b, 5, &p, sizeof p, (rows + nr - 1) / nr, n, 1);
-    } else if (t->coopmat) {
+    } else if (t->coopmat && !w->exact) {
       /* the grouped product's tensor-core kernel with one "expert" holding all rows */
       QomniVkMoeMatmulPush p = { .rows = rows, .cols = w->cols, .x_off = x_off,
                                  .x_stride = x_stride, .y_off = y_off + (uint32_t) r0,

@@ -13,7 +13,8 @@
  * greedy argmax stay on the GPU; only the token id (and logits when asked) come back.
  * Prompt rows use the tiled matmul (experts grouped by expert, moe-vk.h); single rows the
  * matvec kernels. Where the device has tensor cores (qomni_vk_has_coopmat) prompt products
- * run on them with fp16 operands, unless qomni_vk_thinker_set_coopmat turns that off.
+ * run on them with fp16 operands (the router excepted: a rounding could flip its top-k),
+ * unless qomni_vk_thinker_set_coopmat turns that off.
  */
 #pragma once
 
