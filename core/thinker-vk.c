@@ -363,13 +363,14 @@ qomni_vk_thinker_free (QomniVkThinker *t)
 
 int qomni_vk_thinker_n_past (const QomniVkThinker *t) { return t->n_past; }
 
+void qomni_vk_thinker_reset (QomniVkThinker *t) { t->n_past = 0; }
+
 gboolean
 qomni_vk_thinker_set_coopmat (QomniVkThinker *t, gboolean on)
 {
   t->coopmat = on && qomni_vk_has_coopmat (t->vk);
   return t->coopmat;
 }
-void qomni_vk_thinker_reset (QomniVkThinker *t) { t->n_past = 0; }
 
 double
 qomni_vk_thinker_decode_bytes (const QomniVkThinker *t)
