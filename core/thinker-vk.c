@@ -2,6 +2,7 @@
  * talker (MoE with a sigmoid-gated shared expert) and the code predictor (dense SwiGLU). */
 #include "thinker-vk.h"
 #include "error.h"
+#include "moe-vk.h"
 #include "ops-cpu.h"
 #include "vk-fill.h"
 #include "vk-ops.h"
@@ -18,6 +19,7 @@ typedef struct {
   QomniVkBuffer *buf;
   QomniDType dtype;
   int rows, cols;      /* per expert for stacked expert weights */
+  gboolean exact;      /* float32 products on prompts too (tensor cores round to fp16) */
 } VkW;
 
 typedef struct {
@@ -41,6 +43,7 @@ struct _QomniVkDecoder {
   QomniTextConfig cfg;
   int H, V, L, nh, nkv, hd, qd, kvd, QKV, E, K, I, Id, Is, R;   /* R: router rows */
   int max_ctx, max_batch, n_past;
+  gboolean coopmat;                   /* prompt products on tensor cores */
   Layer *layers;
   int n_tables;
   VkW *embed, *lm_head;               /* [n_tables] each (buf NULL: none) */
@@ -49,6 +52,7 @@ struct _QomniVkDecoder {
   guint8 *slot_axis;                  /* [hd/2] */
   /* activations, [max_batch, ...] */
   QomniVkBuffer *x, *xn, *qkv, *att, *rlog, *ids, *tw, *g, *gs, *y, *logits_dev;
+  QomniVkBuffer *route;               /* the prompt's pairs grouped by expert (moe-vk.h) */
   QomniVkBuffer *apart;               /* split attention's partials, [DECODE_ROWS] rows */
   /* host-visible: step inputs (cos/sin, token id, input rows) and results */
   QomniVkBuffer *step, *out;
@@ -252,6 +256,7 @@ qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
       if (!weight_make (t, &ly->router, w, rdt, t->R, H, 1, "router", error, l * 8 + 3, p,
                         1 + (Is > 0)))
         goto fail;
+      ly->router.exact = TRUE;   /* fp16 rounding could flip a near tie in the top-k */
       if (w) {
         ex = g_new (const QomniTensor *, 2 * E);
         for (int e = 0; e < E && w; e++) {
@@ -389,6 +394,7 @@ qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
     { &t->gs, (uint64_t) B * MAX (Is, 1), "shared expert activations" },
     { &t->y, (uint64_t) B * MAX (K, 1) * H, "expert outputs" },
     { &t->logits_dev, (uint64_t) t->V, "logits" },
+    { &t->route, qomni_vk_moe_route_words (B, MAX (t->E, 1), MAX (K, 1)), "expert groups" },
     { &t->apart, qomni_vk_attn_part_floats (MIN (B, DECODE_ROWS), t->nh, hd,
                                             QOMNI_VK_ATTN_MAX_CHUNKS), "attention partials" },
   };
@@ -422,7 +428,20 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
                                     .embed = "thinker.model.embed_tokens.weight",
                                     .head = "thinker.lm_head.weight",
                                     .tied = "thinker.model.embed_tokens.weight" };
-  return qomni_vk_decoder_new (vk, w, cfg, &names, rdt, max_ctx, max_batch, error);
+  QomniVkDecoder *t = qomni_vk_decoder_new (vk, w, cfg, &names, rdt, max_ctx, max_batch,
+                                            error);
+  /* the thinker's prompts on tensor cores where the device has them; the talker and the
+   * code predictor stay in float32, their frames are compared code for code */
+  if (t)
+    t->coopmat = qomni_vk_has_coopmat (vk);
+  return t;
+}
+
+gboolean
+qomni_vk_thinker_set_coopmat (QomniVkThinker *t, gboolean on)
+{
+  t->coopmat = on && qomni_vk_has_coopmat (t->vk);
+  return t->coopmat;
 }
 
 void
@@ -444,7 +463,8 @@ qomni_vk_decoder_free (QomniVkDecoder *t)
     qomni_vk_buffer_free (vk, t->lm_head[j].buf);
   }
   QomniVkBuffer *bs[] = { t->final_norm, t->x, t->xn, t->qkv, t->att, t->rlog, t->ids, t->tw,
-                          t->g, t->gs, t->y, t->logits_dev, t->step, t->out, t->apart };
+                          t->g, t->gs, t->y, t->logits_dev, t->step, t->out, t->apart,
+                          t->route };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
     qomni_vk_buffer_free (vk, bs[i]);
   g_free (t->layers);
@@ -521,6 +541,14 @@ rec_linear_norm (QomniVkDecoder *t, QomniVkCmd *c, const VkW *w, const QomniVkBu
                                        | (gain ? QOMNI_VK_NORM : 0),
                               .g_off = g_off, .eps = eps };
       qomni_vk_dispatch (c, pipe, b, 5, &p, sizeof p, (rows + nr - 1) / nr, n, 1);
+    } else if (t->coopmat && !w->exact) {
+      /* the grouped product's tensor-core kernel with one "expert" holding all rows */
+      QomniVkMoeMatmulPush p = { .rows = rows, .cols = w->cols, .x_off = x_off,
+                                 .x_stride = x_stride, .y_off = y_off + (uint32_t) r0,
+                                 .y_stride = y_stride, .E = 1, .x_div = 1, .n = n,
+                                 .flags = QOMNI_VK_DENSE | (acc ? QOMNI_VK_ACCUMULATE : 0) };
+      qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MOE_MATMUL_CM_F32, w->dtype),
+                         b, 4, &p, sizeof p, (rows + 63) / 64, (n + 63) / 64, 1);
     } else {
       QomniVkMatmulPush p = { .rows = rows, .cols = w->cols, .n = n, .x_off = x_off,
                               .x_stride = x_stride, .y_off = y_off + (uint32_t) r0,
@@ -589,17 +617,18 @@ rec_moe (QomniVkDecoder *t, QomniVkCmd *c, const Layer *ly, const QomniVkBuffer 
   /* the shared expert's gate/up reads x before any down projection adds to it */
   if (t->Is > 0)
     rec_swiglu (t, c, &ly->sh_gate_up, mx, t->gs, ly->vec, n, dec);
-  QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, ly->gate_up.dtype);
-  const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
-  QomniVkMatvecPush gp = { .rows = I, .cols = H, .x_stride = H, .y_stride = I,
-                           .expert_stride = 2 * I * H, .x_div = K,
-                           .flags = QOMNI_VK_USE_IDS | (dec ? QOMNI_VK_NORM : 0),
-                           .g_off = H, .eps = eps };
-  QomniVkBind bg[] = { { ly->gate_up.buf }, { mx }, { t->g }, { t->ids }, { ly->vec } };
-  qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (I + nr - 1) / nr, n * K, 1);
-  QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->down.dtype);
   if (dec) {
-    /* x += Σ_j w_j · down_j(g_j): the combine rides on the down projection */
+    /* per (token, chosen expert) pair: the norm rides in gate/up, and the combine
+     * x += Σ_j w_j · down_j(g_j) on the down projection */
+    QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, ly->gate_up.dtype);
+    const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
+    QomniVkMatvecPush gp = { .rows = I, .cols = H, .x_stride = H, .y_stride = I,
+                             .expert_stride = 2 * I * H, .x_div = K,
+                             .flags = QOMNI_VK_USE_IDS | QOMNI_VK_NORM, .g_off = H,
+                             .eps = eps };
+    QomniVkBind bg[] = { { ly->gate_up.buf }, { mx }, { t->g }, { t->ids }, { ly->vec } };
+    qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (I + nr - 1) / nr, n * K, 1);
+    QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->down.dtype);
     QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
                              .expert_stride = H * I, .x_div = 1,
                              .flags = QOMNI_VK_USE_IDS | QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE,
@@ -607,14 +636,14 @@ rec_moe (QomniVkDecoder *t, QomniVkCmd *c, const Layer *ly, const QomniVkBuffer 
     QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->x }, { t->ids }, { t->tw } };
     qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n, 1);
   } else {
-    QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
-                             .expert_stride = H * I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
-    QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->y }, { t->ids }, { t->g } };
-    qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n * K, 1);
-    QomniVkCombinePush cp = { .n = n, .H = H, .K = K };
-    QomniVkBind bc[] = { { t->x }, { t->y }, { t->tw } };
-    qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (H + 255) / 256,
-                       n, 1);
+    /* a prompt: the pairs grouped by expert, each expert a tiled product over its tokens
+     * (moe-vk.h); the expert weights in tw[t·K + j], a shared gate after them untouched */
+    QomniVkMoe m = { .gate_up = ly->gate_up.buf, .gate_up_dtype = ly->gate_up.dtype,
+                     .down = ly->down.buf, .down_dtype = ly->down.dtype, .xn = t->xn,
+                     .x = t->x, .ids = t->ids, .tw = t->tw, .route = t->route, .g = t->g,
+                     .y = t->y, .n = n, .H = H, .I = I, .E = t->E, .K = K,
+                     .coopmat = t->coopmat };
+    qomni_vk_moe_prefill (c, &m);
   }
   if (t->Is > 0) {
     /* x += sigmoid(x̂·w_sg) · down_s(silu(gate_s(x̂)) ⊙ up_s(x̂)): the gate is the slot

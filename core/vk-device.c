@@ -27,6 +27,8 @@ typedef struct {
 #define EMBED(s) { s, 3, sizeof (QomniVkEmbedPush), { 128 }, 1 }
 #define CONV(s) { s, 4, sizeof (QomniVkConvPush), { 256 }, 1 }
 #define EMBED_MEAN(s) { s, 3, sizeof (QomniVkEmbedMeanPush), { 128 }, 1 }
+#define MOE_MATMUL(s) { s, 4, sizeof (QomniVkMoeMatmulPush), { 256 }, 1 }
+#define MOE_MATMUL_CM(s) { s, 4, sizeof (QomniVkMoeMatmulPush), { 128 }, 1 }
 
 static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_MATVEC_F32] = MATVEC ("matvec_f32"),
@@ -49,6 +51,26 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_EMBED_BF16] = EMBED ("embed_bf16"),
   [QOMNI_VK_PIPE_EMBED_Q8_0] = EMBED ("embed_q8_0"),
   [QOMNI_VK_PIPE_EMBED_Q4_0] = EMBED ("embed_q4_0"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_F32] = MOE_MATMUL ("moe_matmul_f32"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_F16] = MOE_MATMUL ("moe_matmul_f16"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_BF16] = MOE_MATMUL ("moe_matmul_bf16"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_Q8_0] = MOE_MATMUL ("moe_matmul_q8_0"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_Q4_0] = MOE_MATMUL ("moe_matmul_q4_0"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_F32] = MOE_MATMUL ("moe_swiglu_f32"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_F16] = MOE_MATMUL ("moe_swiglu_f16"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_BF16] = MOE_MATMUL ("moe_swiglu_bf16"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_Q8_0] = MOE_MATMUL ("moe_swiglu_q8_0"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_Q4_0] = MOE_MATMUL ("moe_swiglu_q4_0"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_CM_F32] = MOE_MATMUL_CM ("moe_matmul_cm_f32"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_CM_F16] = MOE_MATMUL_CM ("moe_matmul_cm_f16"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_CM_BF16] = MOE_MATMUL_CM ("moe_matmul_cm_bf16"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_CM_Q8_0] = MOE_MATMUL_CM ("moe_matmul_cm_q8_0"),
+  [QOMNI_VK_PIPE_MOE_MATMUL_CM_Q4_0] = MOE_MATMUL_CM ("moe_matmul_cm_q4_0"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_CM_F32] = MOE_MATMUL_CM ("moe_swiglu_cm_f32"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_CM_F16] = MOE_MATMUL_CM ("moe_swiglu_cm_f16"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_CM_BF16] = MOE_MATMUL_CM ("moe_swiglu_cm_bf16"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_CM_Q8_0] = MOE_MATMUL_CM ("moe_swiglu_cm_q8_0"),
+  [QOMNI_VK_PIPE_MOE_SWIGLU_CM_Q4_0] = MOE_MATMUL_CM ("moe_swiglu_cm_q4_0"),
   [QOMNI_VK_PIPE_RMSNORM] = { "rmsnorm", 3, sizeof (QomniVkNormPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_LAYERNORM] = { "layernorm", 4, sizeof (QomniVkNormPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_SOFTMAX] = { "softmax", 1, sizeof (QomniVkSoftmaxPush), { 128 }, 1 },
@@ -66,6 +88,7 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_SCALE] = { "scale", 2, sizeof (QomniVkEltPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_MOE_TOPK] = { "moe_topk", 3, sizeof (QomniVkTopkPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_MOE_COMBINE] = { "moe_combine", 3, sizeof (QomniVkCombinePush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_MOE_GROUP] = { "moe_group", 2, sizeof (QomniVkGroupPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_ARGMAX] = { "argmax", 2, sizeof (QomniVkArgmaxPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_FILL_RANDOM] = { "fill_random", 1, sizeof (QomniVkFillPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_CONV1D_F32] = CONV ("conv1d_f32"),
@@ -121,6 +144,7 @@ struct _QomniVk {
   uint64_t max_range;
   uint64_t allocated;
   gboolean has_coopmat;
+  gboolean mm_coopmat;         /* the MOE_*_CM pipelines may run (qomni_vk_has_coopmat) */
   float ts_period;
   gboolean ts_ok;
   gboolean profile;
@@ -227,6 +251,34 @@ has_ext (const VkExtensionProperties *exts, uint32_t n, const char *name)
   return FALSE;
 }
 
+/* Whether the device multiplies 16×16 by 16×8 fp16 cooperative matrices into fp32 in a
+ * subgroup: the one shape moe_matmul_cm.comp is written for. */
+static gboolean
+coopmat_shape (VkInstance instance, VkPhysicalDevice phys)
+{
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get =
+      (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV) vkGetInstanceProcAddr (
+          instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+  uint32_t n = 0;
+  if (!get || get (phys, &n, NULL) != VK_SUCCESS || n == 0)
+    return FALSE;
+  VkCooperativeMatrixPropertiesNV *props = g_new0 (VkCooperativeMatrixPropertiesNV, n);
+  for (uint32_t i = 0; i < n; i++)
+    props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+  gboolean found = FALSE;
+  if (get (phys, &n, props) == VK_SUCCESS)
+    for (uint32_t i = 0; i < n && !found; i++) {
+      const VkCooperativeMatrixPropertiesNV *c = &props[i];
+      found = c->MSize == 16 && c->NSize == 8 && c->KSize == 16
+              && c->AType == VK_COMPONENT_TYPE_FLOAT16_NV
+              && c->BType == VK_COMPONENT_TYPE_FLOAT16_NV
+              && c->CType == VK_COMPONENT_TYPE_FLOAT32_NV
+              && c->DType == VK_COMPONENT_TYPE_FLOAT32_NV && c->scope == VK_SCOPE_SUBGROUP_NV;
+    }
+  g_free (props);
+  return found;
+}
+
 /* Fills in what both the owned and the borrowed paths need once the device exists. */
 static gboolean
 finish_setup (QomniVk *vk, GError **error)
@@ -266,6 +318,10 @@ finish_setup (QomniVk *vk, GError **error)
   }
   const char *prof = g_getenv ("QOMNI_PROFILE");
   vk->profile = prof && *prof && strcmp (prof, "0");
+  /* the tensor-core kernels assume 4 subgroups of 32 in a workgroup of 128 */
+  const char *cm = g_getenv ("QOMNI_VK_COOPMAT");
+  if (vk->subgroup_size != 32 || (cm && !strcmp (cm, "0")))
+    vk->mm_coopmat = FALSE;
   return TRUE;
 }
 
@@ -437,6 +493,7 @@ qomni_vk_new (int index, GError **error)
     .storageBuffer8BitAccess = f12.storageBuffer8BitAccess,
     .shaderFloat16 = f12.shaderFloat16,
     .shaderInt8 = f12.shaderInt8,
+    .vulkanMemoryModel = f12.vulkanMemoryModel,   /* SPIR-V of cooperative matrix needs it */
   };
   VkPhysicalDeviceSubgroupSizeControlFeatures esc = {
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES,
@@ -463,6 +520,8 @@ qomni_vk_new (int index, GError **error)
   e11.pNext = chain;
   chain = &e11;
   vk->has_coopmat = coop && cm.cooperativeMatrix;
+  vk->mm_coopmat = vk->has_coopmat && f12.shaderFloat16 && f12.vulkanMemoryModel
+                   && coopmat_shape (vk->instance, vk->phys);
 
   uint32_t nq = 0;
   vkGetPhysicalDeviceQueueFamilyProperties (vk->phys, &nq, NULL);
@@ -554,6 +613,7 @@ qomni_vk_free (QomniVk *vk)
 const char *qomni_vk_device_name (const QomniVk *vk) { return vk->props.deviceName; }
 uint64_t qomni_vk_max_range (const QomniVk *vk) { return vk->max_range; }
 uint32_t qomni_vk_subgroup_size (const QomniVk *vk) { return vk->subgroup_size; }
+gboolean qomni_vk_has_coopmat (const QomniVk *vk) { return vk->mm_coopmat; }
 uint64_t qomni_vk_allocated (const QomniVk *vk) { return vk->allocated; }
 
 static int

@@ -80,6 +80,26 @@ typedef enum {
   QOMNI_VK_PIPE_EMBED_BF16,
   QOMNI_VK_PIPE_EMBED_Q8_0,
   QOMNI_VK_PIPE_EMBED_Q4_0,
+  QOMNI_VK_PIPE_MOE_MATMUL_F32,  /* grouped expert product of a prefill (moe_group's order) */
+  QOMNI_VK_PIPE_MOE_MATMUL_F16,
+  QOMNI_VK_PIPE_MOE_MATMUL_BF16,
+  QOMNI_VK_PIPE_MOE_MATMUL_Q8_0,
+  QOMNI_VK_PIPE_MOE_MATMUL_Q4_0,
+  QOMNI_VK_PIPE_MOE_SWIGLU_F32,  /* the same over stacked [gate; up], silu(g)·u out */
+  QOMNI_VK_PIPE_MOE_SWIGLU_F16,
+  QOMNI_VK_PIPE_MOE_SWIGLU_BF16,
+  QOMNI_VK_PIPE_MOE_SWIGLU_Q8_0,
+  QOMNI_VK_PIPE_MOE_SWIGLU_Q4_0,
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_F32,  /* the same two on tensor cores (qomni_vk_has_coopmat) */
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_F16,
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_BF16,
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_Q8_0,
+  QOMNI_VK_PIPE_MOE_MATMUL_CM_Q4_0,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_F32,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_F16,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_BF16,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_Q8_0,
+  QOMNI_VK_PIPE_MOE_SWIGLU_CM_Q4_0,
   QOMNI_VK_PIPE_RMSNORM,
   QOMNI_VK_PIPE_LAYERNORM,
   QOMNI_VK_PIPE_SOFTMAX,
@@ -95,6 +115,7 @@ typedef enum {
   QOMNI_VK_PIPE_SCALE,
   QOMNI_VK_PIPE_MOE_TOPK,
   QOMNI_VK_PIPE_MOE_COMBINE,
+  QOMNI_VK_PIPE_MOE_GROUP,       /* (token, slot) pairs grouped by expert, for MOE_MATMUL */
   QOMNI_VK_PIPE_ARGMAX,
   QOMNI_VK_PIPE_FILL_RANDOM,
   QOMNI_VK_PIPE_CONV1D_F32,     /* causal conv as an implicit-im2col product (Code2Wav) */
@@ -122,7 +143,8 @@ typedef enum {
 } QomniVkPipe;
 
 /* Weight-dtype variant of a family: pipe + the dtype's index in the family, or -1 when
- * the dtype has no variant. Families: MATVEC, SWIGLU, MATMUL, EMBED. */
+ * the dtype has no variant. Families: MATVEC, SWIGLU, MATMUL, EMBED, MOE_MATMUL,
+ * MOE_SWIGLU, MOE_MATMUL_CM, MOE_SWIGLU_CM. */
 int qomni_vk_pipe_for_dtype (QomniVkPipe family_f32, int dtype);
 /* The same for the float-only families (f32, f16, bf16): CONV1D(_T, _N, _TN), EMBED_MEAN. */
 int qomni_vk_pipe_for_float_dtype (QomniVkPipe family_f32, int dtype);
@@ -156,6 +178,11 @@ const char *qomni_vk_device_name (const QomniVk *vk);
 /* The largest range one binding may cover (maxStorageBufferRange). */
 uint64_t qomni_vk_max_range (const QomniVk *vk);
 uint32_t qomni_vk_subgroup_size (const QomniVk *vk);
+/* Whether the tensor-core pipelines (MOE_MATMUL_CM, MOE_SWIGLU_CM) may run: the device has
+ * VK_NV_cooperative_matrix with the 16×8×16 fp16 → fp32 shape, fp16 arithmetic, the Vulkan
+ * memory model and subgroups of 32, and QOMNI_VK_COOPMAT is not "0". They round the
+ * operands to fp16 (NMSE ~1e-7 against float32). FALSE for borrowed devices. */
+gboolean qomni_vk_has_coopmat (const QomniVk *vk);
 /* Bytes allocated on the device so far. */
 uint64_t qomni_vk_allocated (const QomniVk *vk);
 

@@ -17,6 +17,9 @@ enum {
   QOMNI_VK_USE_IDS = 1u << 1,      /* matvec: expert per slot z from the ids buffer */
   QOMNI_VK_NORM = 1u << 2,         /* matvec: RMSNorm x (gain at g_off of binding 4) first */
   QOMNI_VK_KSUM = 1u << 3,         /* matvec: y[z] = Σ of nslot weighted slots (MoE down) */
+  QOMNI_VK_X_BY_PAIR = 1u << 4,    /* moe_matmul: input row pairs[j] / x_div, not j */
+  QOMNI_VK_Y_BY_PAIR = 1u << 5,    /* moe_matmul: output row pairs[j], not j */
+  QOMNI_VK_DENSE = 1u << 6,        /* moe_matmul: no table; rows j < n of one weight */
 };
 
 /* y[z, r] (+)= W_e[r, :] · x[z / x_div, :], r < rows, z < gz.
@@ -145,6 +148,26 @@ typedef struct {
 typedef struct {
   uint32_t n, E, K, l_off, ids_off, w_off, renorm, l_stride, shared_gate, sg_off;
 } QomniVkTopkPush;
+
+/* Groups S = n·K (token, slot) pairs by expert: ids[ids_off + s] < E for s < S in, the
+ * routing table at route_off of binding 1 out: counts[E] | starts[E] | pairs[S], where
+ * pairs[starts[e] ..] lists expert e's pairs s in increasing order. Grid (E). */
+typedef struct {
+  uint32_t S, E, ids_off, route_off;
+} QomniVkGroupPush;
+
+/* The grouped expert product over moe_group's table (at route_off of binding 3): for each
+ * expert e and j in starts[e] + [0, counts[e]),
+ *   y[row_y(j), r] (+)= W_e[r, :] · x[row_x(j), :],   W_e at w_off + e·expert_stride,
+ * row_x(j) = pairs[j] / x_div with X_BY_PAIR else j, row_y(j) = pairs[j] with Y_BY_PAIR
+ * else j. MOE_SWIGLU: W_e holds 2·rows rows [gate; up], y = silu(g)·u.
+ * DENSE: no table (bind any buffer at 3), e = 0 and j < n, row_x = row_y = j: the plain
+ * prefill product y[j] (+)= W x[j], as matmul.comp.
+ * Grid (⌈rows/64⌉, ⌈most pairs of one expert (DENSE: n) / 64⌉, E (DENSE: 1)). */
+typedef struct {
+  uint32_t rows, cols, w_off, expert_stride, x_off, x_stride, y_off, y_stride, route_off, E,
+      x_div, flags, n;
+} QomniVkMoeMatmulPush;
 
 /* x[r, :] += Σ_j w[r·K + j] · y[(r·K + j), :], rows of H. */
 typedef struct {

@@ -2,7 +2,8 @@
  * --device vulkan and the elements use), on the tiny fixture: the reference's 8 greedy
  * tokens, with and without layer observers; and the talker's states (hs[0] and
  * hs[accept_hidden_layer] of every prompt position) equal to the CPU's within NMSE 1e-10.
- * Exits 77 (meson SKIP) where no Vulkan device exists. */
+ * The prompt's products run in float32 (QOMNI_VK_COOPMAT=0): test-vk-thinker checks the
+ * tensor-core prompt at its own bound. Exits 77 (meson SKIP) where no Vulkan device exists. */
 #include "refs.h"
 #include "error.h"
 #include "sampler.h"
@@ -57,6 +58,7 @@ int
 main (int argc, char **argv)
 {
   GError *error = NULL;
+  g_setenv ("QOMNI_VK_COOPMAT", "0", TRUE);
   QomniVk *vk = qomni_vk_new (-1, &error);
   if (!vk) {
     printf ("SKIP: no usable Vulkan device: %s\n", error->message);

@@ -10,9 +10,12 @@
  *
  *   test-vk-ops            run the table; exit 0, 1 on a failure, 77 without a device
  *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul, attention and Code2Wav's
- *                          convolutions (GFLOP/s)
+ *                          convolutions (GFLOP/s), and a prompt's MoE block at the
+ *                          thinker's shape (512 tokens, top-8 of 128 experts) per pair,
+ *                          grouped, and on tensor cores
  */
 #include "error.h"
+#include "moe-vk.h"
 #include "ops-cpu.h"
 #include "quant.h"
 #include "tensor.h"
@@ -879,6 +882,212 @@ test_argmax (int n)
   qomni_vk_buffer_free (vk, bo);
 }
 
+/* ---- the grouped MoE of a prefill (moe-vk.h) ---- */
+
+/* Expert choices of n tokens, K distinct each. UNIFORM: any of E. SKEWED: every token takes
+ * expert 1 and the rest from experts 0 .. K+1, so expert 1 holds all n tokens (n > 64: more
+ * than one row tile) and experts above K+1 none. */
+enum { LOAD_UNIFORM, LOAD_SKEWED };
+
+static guint32 *
+moe_ids (int n, int E, int K, int load)
+{
+  guint32 *ids = g_new (guint32, n * K);
+  const int pool = load == LOAD_SKEWED ? MIN (E, K + 2) : E;
+  g_autofree int *perm = g_new (int, E);
+  for (int t = 0; t < n; t++) {
+    for (int e = 0; e < E; e++)
+      perm[e] = e;
+    int first = 0;
+    if (load == LOAD_SKEWED) {   /* expert 1 first, at a random slot below */
+      perm[1] = 0;
+      perm[0] = 1;
+      first = 1;
+    }
+    for (int j = first; j < K; j++) {   /* partial Fisher-Yates over the pool */
+      const int r = g_rand_int_range (rng, j, pool);
+      const int tmp = perm[j];
+      perm[j] = perm[r];
+      perm[r] = tmp;
+    }
+    for (int j = 0; j < K; j++)
+      ids[t * K + j] = (guint32) perm[j];
+    if (load == LOAD_SKEWED) {   /* move expert 1 off slot 0 */
+      const int j = g_rand_int_range (rng, 0, K);
+      ids[t * K] = ids[t * K + j];
+      ids[t * K + j] = 1;
+    }
+  }
+  return ids;
+}
+
+/* The reference grouping: counts[E] | starts[E] | pairs[S], pairs by expert, then index. */
+static guint32 *
+moe_route_ref (const guint32 *ids, int S, int E)
+{
+  guint32 *r = g_new0 (guint32, 2 * E + S);
+  for (int s = 0; s < S; s++)
+    r[ids[s]]++;
+  for (int e = 1; e < E; e++)
+    r[E + e] = r[E + e - 1] + r[e - 1];
+  g_autofree guint32 *fill = g_new0 (guint32, E);
+  for (int s = 0; s < S; s++)
+    r[2 * E + r[E + ids[s]] + fill[ids[s]]++] = (guint32) s;
+  return r;
+}
+
+/* moe_group, then moe_swiglu (g in grouped order) and moe_matmul (y per pair) on their own
+ * buffers with canaries, each against the CPU; then the whole block through
+ * qomni_vk_moe_prefill against x + Σ_k w · down(silu(gate x) · up x). */
+static void
+test_moe_grouped (QomniDType dt, int E, int I, int H, int n, int K, int load, gboolean cm)
+{
+  /* the tensor-core kernels round both operands to fp16: NMSE ~1e-7 */
+  const double tol = cm ? 1e-5 : 1e-9;
+  const QomniVkPipe swiglu = cm ? QOMNI_VK_PIPE_MOE_SWIGLU_CM_F32 : QOMNI_VK_PIPE_MOE_SWIGLU_F32;
+  const QomniVkPipe matmul = cm ? QOMNI_VK_PIPE_MOE_MATMUL_CM_F32 : QOMNI_VK_PIPE_MOE_MATMUL_F32;
+  const int S = n * K;
+  Weight wgu = weight_new (dt, (int64_t) E * 2 * I, H, 1.0f);
+  Weight wdn = weight_new (dt, (int64_t) E * H, I, 1.0f);
+  g_autofree guint32 *ids = moe_ids (n, E, K, load);
+  g_autofree guint32 *rref = moe_route_ref (ids, S, E);
+  g_autofree float *xn = randf ((size_t) n * H, 1.0f), *x0 = randf ((size_t) n * H, 1.0f);
+  g_autofree float *tw = randf (S, 1.0f);
+  /* the CPU: per pair s = (t, k), g[s] and y[s]; the residual sum in slot order */
+  g_autofree float *gref = g_new (float, (size_t) S * I), *yref = g_new (float, (size_t) S * H);
+  g_autofree float *gu = g_new (float, 2 * I);
+  g_autofree float *xref = g_memdup2 (x0, sizeof (float) * n * H);
+  for (int s = 0; s < S; s++) {
+    QomniTensor te = wgu.t;
+    te.shape[0] = 2 * I;
+    te.data = (const char *) wgu.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[s] * 2 * I * H);
+    cpu_linear (gu, xn + (size_t) (s / K) * H, 1, &te, NULL);
+    qomni_cpu_silu_mul (gu, gu + I, I);
+    memcpy (gref + (size_t) s * I, gu, sizeof (float) * I);
+    QomniTensor td = wdn.t;
+    td.shape[0] = H;
+    td.data = (const char *) wdn.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[s] * H * I);
+    cpu_linear (yref + (size_t) s * H, gu, 1, &td, NULL);
+  }
+  for (int t = 0; t < n; t++)
+    for (int h = 0; h < H; h++) {
+      float acc = 0;
+      for (int k = 0; k < K; k++)
+        acc += tw[t * K + k] * yref[((size_t) t * K + k) * H + h];
+      xref[(size_t) t * H + h] += acc;
+    }
+  /* gref in the grouped order, as moe_swiglu writes it */
+  g_autofree float *gsorted = g_new (float, (size_t) S * I);
+  for (int j = 0; j < S; j++)
+    memcpy (gsorted + (size_t) j * I, gref + (size_t) rref[2 * E + j] * I, sizeof (float) * I);
+
+  QomniVkBuffer *bgu = upload (wgu.bytes, wgu.t.nbytes), *bdn = upload (wdn.bytes, wdn.t.nbytes);
+  QomniVkBuffer *bi = upload (ids, (size_t) S * 4), *bxn = upload (xn, (size_t) n * H * 4);
+  QomniVkBuffer *br = out_new (2 * E + S, NULL), *bg = out_new ((size_t) S * I, NULL);
+  QomniVkBuffer *by = out_new ((size_t) S * H, NULL);
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  QomniVkGroupPush gp = { .S = S, .E = E, .route_off = GUARD };
+  QomniVkBind b0[] = { { bi }, { br } };
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_GROUP, b0, 2, &gp, sizeof gp, E, 1, 1);
+  const uint32_t tiles = (n + 63) / 64;
+  QomniVkMoeMatmulPush up = { .rows = I, .cols = H, .expert_stride = 2 * I * H, .x_stride = H,
+                              .y_off = GUARD, .y_stride = I, .route_off = GUARD, .E = E,
+                              .x_div = K, .flags = QOMNI_VK_X_BY_PAIR };
+  QomniVkBind b1[] = { { bgu }, { bxn }, { bg }, { br } };
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (swiglu, dt), b1, 4, &up, sizeof up,
+                     (I + 63) / 64, tiles, E);
+  QomniVkMoeMatmulPush dn = { .rows = H, .cols = I, .expert_stride = H * I, .x_off = GUARD,
+                              .x_stride = I, .y_off = GUARD, .y_stride = H, .route_off = GUARD,
+                              .E = E, .x_div = 1, .flags = QOMNI_VK_Y_BY_PAIR };
+  QomniVkBind b2[] = { { bdn }, { bg }, { by }, { br } };
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (matmul, dt), b2, 4, &dn, sizeof dn,
+                     (H + 63) / 64, tiles, E);
+  submit (c);
+  g_autofree guint32 *rres = g_new (guint32, 2 * E + S);
+  g_autofree float *gres = g_new (float, (size_t) S * I), *yres = g_new (float, (size_t) S * H);
+  gboolean gr = out_get (br, 2 * E + S, (float *) rres);
+  gboolean gg = out_get (bg, (size_t) S * I, gres), gy = out_get (by, (size_t) S * H, yres);
+  int wrong = 0, empty = 0;
+  for (int i = 0; i < 2 * E + S; i++)
+    wrong += rres[i] != rref[i];
+  for (int e = 0; e < E; e++)
+    empty += rref[e] == 0;
+  char name[128], what[64];
+  snprintf (what, sizeof what, "%s%s E=%d I=%d H=%d n=%d k=%d%s", cm ? "coopmat " : "",
+            qomni_dtype_info (dt)->name, E, I, H, n, K, load == LOAD_SKEWED ? " skewed" : "");
+  snprintf (name, sizeof name, "moe_group %s (%d empty, %d words differ)", what, empty, wrong);
+  report (name, wrong ? INFINITY : 0.0, 0.0, gr);
+  snprintf (name, sizeof name, "moe_swiglu %s", what);
+  report (name, nmse (gres, gsorted, (size_t) S * I), tol, gg);
+  snprintf (name, sizeof name, "moe_matmul (down) %s", what);
+  report (name, nmse (yres, yref, (size_t) S * H), tol, gy);
+
+  /* the whole block as the thinker records it */
+  GError *error = NULL;
+  QomniVkBuffer *bx = upload (x0, (size_t) n * H * 4), *bt = upload (tw, (size_t) S * 4);
+  QomniVkBuffer *sc[3];
+  const uint64_t sc_bytes[3] = { 4 * qomni_vk_moe_route_words (n, E, K), 4 * (uint64_t) S * I,
+                                 4 * (uint64_t) S * H };
+  for (int i = 0; i < 3; i++) {
+    sc[i] = qomni_vk_buffer_new (vk, sc_bytes[i], QOMNI_VK_MEM_DEVICE, "moe scratch", &error);
+    g_assert_no_error (error);
+  }
+  QomniVkMoe m = { .gate_up = bgu, .gate_up_dtype = dt, .down = bdn, .down_dtype = dt,
+                   .xn = bxn, .x = bx, .ids = bi, .tw = bt, .route = sc[0], .g = sc[1],
+                   .y = sc[2], .n = n, .H = H, .I = I, .E = E, .K = K, .coopmat = cm };
+  c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_moe_prefill (c, &m);
+  submit (c);
+  g_autofree float *xres = g_new (float, (size_t) n * H);
+  qomni_vk_download (vk, bx, 0, xres, (size_t) n * H * 4, &error);
+  g_assert_no_error (error);
+  snprintf (name, sizeof name, "moe prefill block %s", what);
+  report (name, nmse (xres, xref, (size_t) n * H), tol, TRUE);
+
+  QomniVkBuffer *bufs[] = { bgu, bdn, bi, bxn, br, bg, by, bx, bt, sc[0], sc[1], sc[2] };
+  for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
+    qomni_vk_buffer_free (vk, bufs[i]);
+  g_free (wgu.bytes);
+  g_free (wdn.bytes);
+}
+
+/* DENSE: the grouped kernels as a plain prefill product y[j] (+)= W x[j], x rows strided. */
+static void
+test_dense_mm (QomniDType dt, int rows, int cols, int n, gboolean acc, gboolean cm)
+{
+  const int xs = cols + 4;
+  Weight w = weight_new (dt, rows, cols, 1.0f);
+  g_autofree float *x = randf ((size_t) n * xs + 4, 1.0f), *y0 = randf ((size_t) n * rows, 1.0f);
+  g_autofree float *xc = g_new (float, (size_t) n * cols);
+  for (int j = 0; j < n; j++)
+    memcpy (xc + (size_t) j * cols, x + 4 + (size_t) j * xs, sizeof (float) * cols);
+  g_autofree float *ref = g_new (float, (size_t) n * rows), *res = g_new (float, (size_t) n * rows);
+  cpu_linear (ref, xc, n, &w.t, NULL);
+  if (acc)
+    for (int i = 0; i < n * rows; i++)
+      ref[i] += y0[i];
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, ((size_t) n * xs + 4) * 4);
+  QomniVkBuffer *by = out_new ((size_t) n * rows, acc ? y0 : NULL);
+  QomniVkMoeMatmulPush pc = { .rows = rows, .cols = cols, .x_off = 4, .x_stride = xs,
+                              .y_off = GUARD, .y_stride = rows, .E = 1, .x_div = 1, .n = n,
+                              .flags = QOMNI_VK_DENSE | (acc ? QOMNI_VK_ACCUMULATE : 0) };
+  QomniVkBind b[] = { { bw }, { bx }, { by }, { bx } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (cm ? QOMNI_VK_PIPE_MOE_MATMUL_CM_F32
+                                                    : QOMNI_VK_PIPE_MOE_MATMUL_F32, dt),
+                     b, 4, &pc, sizeof pc, (rows + 63) / 64, (n + 63) / 64, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) n * rows, res);
+  char name[96];
+  snprintf (name, sizeof name, "%smatmul dense %s %dx%d n=%d%s", cm ? "coopmat " : "",
+            qomni_dtype_info (dt)->name, rows, cols, n, acc ? " acc" : "");
+  report (name, nmse (res, ref, (size_t) n * rows), cm ? 1e-5 : 1e-9, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
+}
+
 /* ---- Code2Wav's ops: checked against the convolutions' definitions written out here ---- */
 
 /* Causal Conv1d (weight [cout, cin, k], dilation d, left pad (k−1)·d) or the reference's
@@ -1155,6 +1364,120 @@ time_dispatches (QomniVkPipe pipe, const QomniVkBind *b, int nb, const void *pc,
   return 0;
 }
 
+/* Times reps of a recording function in one submission, after one warm-up. */
+static double
+time_recorded (void (*rec) (QomniVkCmd *c, gpointer user), gpointer user, int reps)
+{
+  double t = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+    for (int i = 0; i < (pass ? reps : 1); i++)
+      rec (c, user);
+    gint64 t0 = g_get_monotonic_time ();
+    submit (c);
+    t = (g_get_monotonic_time () - t0) * 1e-6 / (pass ? reps : 1);
+  }
+  return t;
+}
+
+typedef struct {
+  QomniVkMoe m;
+  const QomniVkBuffer *pair_g, *pair_y;   /* per-pair scratch of the matvec path */
+  QomniDType dt;
+} MoePerf;
+
+static void
+rec_moe_grouped (QomniVkCmd *c, gpointer user)
+{
+  qomni_vk_moe_prefill (c, &((MoePerf *) user)->m);
+}
+
+/* what rec_stack did before the grouped products: matvecs per (token, slot) pair */
+static void
+rec_moe_pairs (QomniVkCmd *c, gpointer user)
+{
+  MoePerf *mp = user;
+  const QomniVkMoe *m = &mp->m;
+  QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, mp->dt);
+  QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, mp->dt);
+  const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
+  QomniVkMatvecPush gp = { .rows = m->I, .cols = m->H, .x_stride = m->H, .y_stride = m->I,
+                           .expert_stride = 2 * m->I * m->H, .x_div = m->K,
+                           .flags = QOMNI_VK_USE_IDS };
+  QomniVkBind bg[] = { { m->gate_up }, { m->xn }, { mp->pair_g }, { m->ids }, { m->xn } };
+  qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (m->I + nr - 1) / nr, m->n * m->K, 1);
+  QomniVkMatvecPush dp = { .rows = m->H, .cols = m->I, .x_stride = m->I, .y_stride = m->H,
+                           .expert_stride = m->H * m->I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
+  QomniVkBind bd[] = { { m->down }, { mp->pair_g }, { mp->pair_y }, { m->ids }, { m->xn } };
+  qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (m->H + nr - 1) / nr, m->n * m->K, 1);
+  QomniVkCombinePush cp = { .n = m->n, .H = m->H, .K = m->K };
+  QomniVkBind bc[] = { { m->x }, { mp->pair_y }, { m->tw } };
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (m->H + 255) / 256,
+                     m->n, 1);
+}
+
+/* A prompt's MoE block at the thinker's widths (H 2048, I 768, top-8) over E experts and
+ * 512 tokens: per-pair matvecs (the old path), the grouped products, and the grouped
+ * products on tensor cores where the device has them. */
+static void
+perf_moe (int E, int reps)
+{
+  GError *error = NULL;
+  const int H = 2048, I = 768, K = 8, n = 512, S = n * K;
+  const QomniDType dts[] = { QOMNI_DTYPE_BF16, QOMNI_DTYPE_Q8_0 };
+  g_autofree guint32 *ids = moe_ids (n, E, K, LOAD_UNIFORM);
+  g_autofree float *tw = randf (S, 0.2f), *xn = randf ((size_t) n * H, 1.0f);
+  QomniVkBuffer *bi = upload (ids, (size_t) S * 4), *bt = upload (tw, (size_t) S * 4);
+  QomniVkBuffer *bxn = upload (xn, (size_t) n * H * 4), *bx = upload (xn, (size_t) n * H * 4);
+  const uint64_t sc_bytes[4] = { 4 * qomni_vk_moe_route_words (n, E, K), 4 * (uint64_t) S * I,
+                                 4 * (uint64_t) S * H, 4 * (uint64_t) S * H };
+  QomniVkBuffer *sc[4];
+  for (int i = 0; i < 4; i++) {
+    sc[i] = qomni_vk_buffer_new (vk, sc_bytes[i], QOMNI_VK_MEM_DEVICE, "perf moe", &error);
+    g_assert_no_error (error);
+  }
+  for (guint d = 0; d < G_N_ELEMENTS (dts); d++) {
+    const QomniDType dt = dts[d];
+    const uint64_t ngu = qomni_dtype_nbytes (dt, (int64_t) E * 2 * I * H);
+    const uint64_t ndn = qomni_dtype_nbytes (dt, (int64_t) E * H * I);
+    QomniVkBuffer *bw[2];
+    for (int i = 0; i < 2; i++) {
+      const uint64_t nb = i ? ndn : ngu;
+      bw[i] = qomni_vk_buffer_new (vk, nb, QOMNI_VK_MEM_DEVICE, "perf experts", &error);
+      g_assert_no_error (error);
+      /* small random bits: finite in every format; speed only */
+      QomniVkFillPush fp = { .n_words = (uint32_t) (nb / 4), .seed = 7 + i, .mode = 0,
+                             .scale = 0.01f };
+      QomniVkBind fb[] = { { bw[i] } };
+      QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, fb, 1, &fp, sizeof fp, 4096, 1, 1);
+      submit (c);
+    }
+    MoePerf mp = { .m = { .gate_up = bw[0], .gate_up_dtype = dt, .down = bw[1],
+                          .down_dtype = dt, .xn = bxn, .x = bx, .ids = bi, .tw = bt,
+                          .route = sc[0], .g = sc[1], .y = sc[2], .n = n, .H = H, .I = I,
+                          .E = E, .K = K },
+                   .pair_g = sc[1], .pair_y = sc[3], .dt = dt };
+    const double flop = 2.0 * S * 3.0 * I * H, bytes = (double) (ngu + ndn);
+    for (int way = 0; way < 3; way++) {
+      if (way == 2 && !qomni_vk_has_coopmat (vk))
+        break;
+      mp.m.coopmat = way == 2;
+      const double t = time_recorded (way ? rec_moe_grouped : rec_moe_pairs, &mp, reps);
+      char name[64];
+      snprintf (name, sizeof name, "moe %s E=%d n=%d: %s", qomni_dtype_info (dt)->name, E, n,
+                way == 0 ? "per pair" : way == 1 ? "grouped" : "grouped coopmat");
+      printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, bytes / t * 1e-9,
+              flop / t * 1e-9);
+    }
+    qomni_vk_buffer_free (vk, bw[0]);
+    qomni_vk_buffer_free (vk, bw[1]);
+  }
+  QomniVkBuffer *bufs[] = { bi, bt, bxn, bx, sc[0], sc[1], sc[2], sc[3] };
+  for (guint i = 0; i < G_N_ELEMENTS (bufs); i++)
+    qomni_vk_buffer_free (vk, bufs[i]);
+}
+
 static void
 perf (int scale)
 {
@@ -1203,6 +1526,20 @@ perf (int scale)
               cols, n);
     printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
             2.0 * rows * cols * n / t * 1e-9);
+    /* the grouped kernels in DENSE mode: SIMT (vector loads, vec4 shared), tensor cores */
+    for (int cm = 0; cm <= qomni_vk_has_coopmat (vk); cm++) {
+      QomniVkMoeMatmulPush cp = { .rows = rows, .cols = cols, .x_stride = cols, .y_stride = rows,
+                                  .E = 1, .x_div = 1, .n = n, .flags = QOMNI_VK_DENSE };
+      QomniVkBind cb[] = { { bw }, { bx }, { by }, { bx } };
+      t = time_dispatches (qomni_vk_pipe_for_dtype (cm ? QOMNI_VK_PIPE_MOE_MATMUL_CM_F32
+                                                       : QOMNI_VK_PIPE_MOE_MATMUL_F32, dt),
+                           cb, 4, &cp, sizeof cp, (rows + 63) / 64, (n + 63) / 64,
+                           scale > 1 ? 5 : 1);
+      snprintf (name, sizeof name, "moe_matmul%s dense %s n=%d", cm ? "_cm" : "",
+                qomni_dtype_info (dt)->name, n);
+      printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
+              2.0 * rows * cols * n / t * 1e-9);
+    }
     qomni_vk_buffer_free (vk, bw);
   }
   /* attention decode: 32 heads over a 4096-position cache of 4 KV heads × 128 */
@@ -1309,6 +1646,7 @@ perf (int scale)
   }
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, by);
+  perf_moe (128, scale > 1 ? 5 : 1);
 }
 
 int
@@ -1446,6 +1784,28 @@ main (int argc, char **argv)
     test_fill_blocks (dt, 129, 5, 0.04f);   /* odd: the last block alone */
     test_fill_blocks (dt, 64 * 300, 6, 1.0f);
   }
+  /* the grouped MoE of a prefill: the vector path (widths of 8) and, for the float
+   * formats, odd widths (the scalar path); uneven loads with empty experts. Then the same
+   * on tensor cores where the device has them (NVIDIA; not lavapipe). */
+  const gboolean has_cm = qomni_vk_has_coopmat (vk);
+  for (int cm = 0; cm <= has_cm; cm++)
+    for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
+      const QomniDType dt = wtypes[d];
+      if (is_block (dt)) {
+        test_moe_grouped (dt, 8, 32, 64, 9, 3, LOAD_UNIFORM, cm);
+        test_moe_grouped (dt, 16, 64, 96, 70, 4, LOAD_SKEWED, cm);
+        test_dense_mm (dt, 130, 256, 65, FALSE, cm);
+      } else {
+        test_moe_grouped (dt, 8, 24, 48, 9, 3, LOAD_UNIFORM, cm);
+        test_moe_grouped (dt, 16, 72, 80, 70, 4, LOAD_SKEWED, cm);
+        test_moe_grouped (dt, 5, 7, 33, 13, 2, LOAD_UNIFORM, cm);
+        test_dense_mm (dt, 130, 72, 65, TRUE, cm);
+        test_dense_mm (dt, 33, 37, 7, FALSE, cm);
+      }
+    }
+  if (!has_cm)
+    printf ("not run: the tensor-core (coopmat) kernels: this device lacks "
+            "VK_NV_cooperative_matrix 16x8x16 fp16 (or QOMNI_VK_COOPMAT=0)\n");
   printf ("%d of %d passed\n", n_run - n_fail, n_run);
   if (do_perf)
     perf (scale);

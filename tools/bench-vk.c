@@ -1,6 +1,7 @@
 /* bench-vk — the full-size thinker on the Vulkan device with random weights made on the
- * GPU (no file): prefill tokens/s, decode tokens/s at batch 1, decode time against the
- * bytes one step reads, and the per-kernel timestamp table of the decode steps.
+ * GPU (no file): prefill tokens/s (on tensor cores and in float32 where the device has
+ * cooperative matrices), decode tokens/s at batch 1, decode time against the bytes one step
+ * reads, and the per-kernel timestamp tables of the decode steps and one prefill.
  *
  *   bench-vk [--layers N] [--prefill N] [--decode N] [--bandwidth GBps]
  *            [--dtype bf16|q8_0|q4_0] [--no-profile]
@@ -464,18 +465,24 @@ main (int argc, char **argv)
     for (int i = 0; i < n_prefill; i++)
       pos[a * n_prefill + i] = i;
   int next = 0;
-  double t_pre = 0;
-  for (int rep = 0; rep < 2; rep++) {   /* the first compiles pipelines and warms up */
-    qomni_vk_thinker_reset (t);
-    t0 = g_get_monotonic_time ();
-    if (!qomni_vk_thinker_forward (t, x, n_prefill, pos, NULL, NULL, NULL, &next, &error)) {
-      fprintf (stderr, "bench-vk: prefill: %s\n", error->message);
-      return 1;
+  const gboolean cm = qomni_vk_thinker_set_coopmat (t, TRUE);
+  for (int way = cm ? 0 : 1; way < 2; way++) {   /* tensor cores first, then float32 */
+    qomni_vk_thinker_set_coopmat (t, way == 0);
+    double t_pre = 0;
+    for (int rep = 0; rep < 2; rep++) {   /* the first compiles pipelines and warms up */
+      qomni_vk_thinker_reset (t);
+      t0 = g_get_monotonic_time ();
+      if (!qomni_vk_thinker_forward (t, x, n_prefill, pos, NULL, NULL, NULL, &next, &error)) {
+        fprintf (stderr, "bench-vk: prefill: %s\n", error->message);
+        return 1;
+      }
+      t_pre = (g_get_monotonic_time () - t0) * 1e-6;
     }
-    t_pre = (g_get_monotonic_time () - t0) * 1e-6;
+    printf ("prefill %d tokens%s: %.1f ms, %.0f tokens/s\n", n_prefill,
+            way == 0 ? " (tensor cores, fp16 operands)" : " (float32 products)", t_pre * 1e3,
+            n_prefill / t_pre);
   }
-  printf ("prefill %d tokens: %.1f ms, %.0f tokens/s\n", n_prefill, t_pre * 1e3,
-          n_prefill / t_pre);
+  qomni_vk_thinker_set_coopmat (t, cm);
 
   /* decode: one submission per token; the id the GPU picked feeds the next step */
   int p = n_prefill;
@@ -515,7 +522,8 @@ main (int argc, char **argv)
   qomni_vk_profile_reset (vk);
   qomni_vk_thinker_reset (t);
   qomni_vk_thinker_forward (t, x, n_prefill, pos, NULL, NULL, NULL, &next, &error);
-  snprintf (title, sizeof title, "prefill, %d tokens", n_prefill);
+  snprintf (title, sizeof title, "prefill, %d tokens%s", n_prefill,
+            cm ? " (tensor cores)" : "");
   qomni_vk_profile_print (vk, title);
 done:
   g_free (dt);
