@@ -8,6 +8,10 @@
  * is the larger of the two times. */
 #include "bench.h"
 
+#ifdef QOMNI_HAVE_VULKAN
+#include "vk-device.h"
+#endif
+
 #include <stdio.h>
 
 #define S "thinker"
@@ -155,7 +159,7 @@ bench_run_thinker (Bench *b)
   GArray *contexts = g_array_new (FALSE, FALSE, sizeof (int));
   for (guint i = 0; i < b->decode_contexts->len; i++) {
     const int c = g_array_index (b->decode_contexts, int, i);
-    const int need = c + b->decode_tokens + 2;
+    const int need = c + b->decode_tokens + 10;   /* + warm-up and profiled steps */
     if (mem > 0 && r.kv_bytes_per_pos * need > mem && !b->vk) {
       bench_skip (b, S, "decode", "context %d: its KV cache (%.1f GB) does not fit in the "
                   "%.1f GB of free memory", c, r.kv_bytes_per_pos * need / 1e9, mem / 0.8 / 1e9);
@@ -194,6 +198,21 @@ bench_run_thinker (Bench *b)
     }
     for (guint i = 0; i < contexts->len; i++)
       decode (&r, g_array_index (contexts, int, i));
+#ifdef QOMNI_HAVE_VULKAN
+    /* where a GPU decode step's time goes: timestamps around every dispatch of 8 steps
+     * at the context the last decode left (printed, not in the JSON) */
+    if (b->vk && qomni_thinker_n_past (r.t) + 8 < max_ctx) {
+      qomni_vk_profile_enable (b->vk, TRUE);
+      qomni_vk_profile_reset (b->vk);
+      for (int i = 0; i < 8; i++)
+        if (!qomni_thinker_decode (r.t, argmax (r.logits, r.V), r.logits, NULL))
+          break;
+      g_autofree char *title = g_strdup_printf ("decode, 8 steps from context %d",
+                                                qomni_thinker_n_past (r.t) - 8);
+      qomni_vk_profile_print (b->vk, title);
+      qomni_vk_profile_enable (b->vk, FALSE);
+    }
+#endif
   }
   g_free (r.logits);
   qomni_thinker_free (r.t);
