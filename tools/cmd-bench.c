@@ -94,11 +94,30 @@ parse_only (const char *text, BenchSections *out, GError **error)
   return TRUE;
 }
 
+/* The tensors random weights are made for: those of `parts`, and the thinker's token
+ * embeddings for the talker (it embeds the tts tokens with them) when the thinker's
+ * other tensors are not asked for. (transfer full) */
+static GPtrArray *
+random_specs (const QomniConfig *cfg, QomniParts parts)
+{
+  GPtrArray *specs = qomni_checkpoint_layout (cfg, parts);
+  if ((parts & QOMNI_PART_TALKER) && !(parts & QOMNI_PART_THINKER_TEXT)) {
+    GPtrArray *thinker = qomni_checkpoint_layout (cfg, QOMNI_PART_THINKER_TEXT);
+    for (guint i = 0; i < thinker->len; i++) {
+      QomniTensorSpec *s = g_ptr_array_index (thinker, i);
+      if (g_str_equal (s->name, "thinker.model.embed_tokens.weight"))
+        g_ptr_array_add (specs, g_ptr_array_steal_index (thinker, i--));
+    }
+    g_ptr_array_unref (thinker);
+  }
+  return specs;
+}
+
 /* Bytes the random weights of `parts` take in `dtype`. */
 static double
 random_bytes (const QomniConfig *cfg, QomniParts parts, QomniDType dtype)
 {
-  g_autoptr (GPtrArray) specs = qomni_checkpoint_layout (cfg, parts);
+  g_autoptr (GPtrArray) specs = random_specs (cfg, parts);
   const QomniDTypeInfo *qi = qomni_dtype_info (dtype);
   double total = 0;
   for (guint i = 0; i < specs->len; i++) {
@@ -146,7 +165,7 @@ random_model (Bench *b, const char *preset, int layers, QomniDType dtype, BenchS
     qomni_config_free (cfg);
     return NULL;
   }
-  g_autoptr (GPtrArray) specs = qomni_checkpoint_layout (cfg, parts);
+  g_autoptr (GPtrArray) specs = random_specs (cfg, parts);
   const double t0 = bench_now ();
   QomniWeights *w = parts ? qomni_random_weights (specs, dtype, 1, error)
                           : qomni_weights_new_empty ("(no weights)");
