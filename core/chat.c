@@ -74,6 +74,32 @@ qomni_chat_video (QomniChat *chat, int n_video_tokens)
 }
 
 void
+qomni_chat_video_with_audio (QomniChat *chat, int grid_t, int tokens_per_grid,
+                             float second_per_grid, int position_id_per_seconds,
+                             int n_audio_tokens)
+{
+  g_return_if_fail (chat != NULL && grid_t >= 0 && tokens_per_grid >= 0 && n_audio_tokens >= 0);
+  /* The processor's order: each token carries a time in positions (a video token that of
+   * its temporal patch, k · second_per_grid · position_id_per_seconds; audio token a the
+   * value a) and the two streams are merged by it, the video token first on a tie. */
+  g_string_append (chat->text, "<|vision_start|><|audio_start|>");
+  const int n_video = grid_t * tokens_per_grid;
+  int v = 0, a = 0;
+  while (v < n_video || a < n_audio_tokens) {
+    const float tv = (float) (v / MAX (tokens_per_grid, 1)) * second_per_grid
+                     * (float) position_id_per_seconds;
+    if (v < n_video && (a >= n_audio_tokens || tv <= (float) a)) {
+      g_string_append (chat->text, "<|video_pad|>");
+      v++;
+    } else {
+      g_string_append (chat->text, "<|audio_pad|>");
+      a++;
+    }
+  }
+  g_string_append (chat->text, "<|audio_end|><|vision_end|>");
+}
+
+void
 qomni_chat_end (QomniChat *chat)
 {
   g_return_if_fail (chat != NULL);

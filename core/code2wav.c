@@ -9,6 +9,9 @@
 #include "decoder.h"
 #include "error.h"
 #include "ops-cpu.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "code2wav-vk.h"
+#endif
 
 #include <math.h>
 #include <omp.h>
@@ -75,6 +78,9 @@ struct _QomniCode2Wav {
   int *pos;
   float *cols;               /* [threads, TILE_MAX, max taps·cin] */
   int max_cols, threads;
+#ifdef QOMNI_HAVE_VULKAN
+  QomniVkCode2Wav *gpu;      /* set: every decode call runs there, none of the above is used */
+#endif
 };
 
 struct _QomniCode2WavStream {
@@ -255,6 +261,9 @@ qomni_code2wav_free (QomniCode2Wav *c)
   g_free (c->row);
   g_free (c->pos);
   g_free (c->cols);
+#ifdef QOMNI_HAVE_VULKAN
+  qomni_vk_code2wav_free (c->gpu);
+#endif
   g_free (c);
 }
 
@@ -267,6 +276,35 @@ max_cols_of (const Conv *cv, int cur)
 QomniCode2Wav *
 qomni_code2wav_new (const QomniWeights *w, const QomniConfig *cfg, GError **error)
 {
+  return qomni_code2wav_new_on (w, cfg, NULL, error);
+}
+
+QomniCode2Wav *
+qomni_code2wav_new_on (const QomniWeights *w, const QomniConfig *cfg, QomniVk *vk,
+                       GError **error)
+{
+  if (vk) {
+#ifdef QOMNI_HAVE_VULKAN
+    QomniVkCode2Wav *gpu = qomni_vk_code2wav_new (vk, w, cfg, error);
+    if (!gpu)
+      return NULL;
+    QomniCode2Wav *c = g_new0 (QomniCode2Wav, 1);
+    c->w = w;
+    c->cfg = cfg;
+    c->gpu = gpu;
+    c->H = cfg->code2wav.transformer.hidden_size;
+    c->Q = cfg->code2wav.num_quantizers;
+    c->cb = cfg->code2wav.codebook_size;
+    c->D = cfg->code2wav.decoder_dim;
+    c->spf = qomni_vk_code2wav_samples_per_frame (gpu);
+    c->trim = qomni_vk_code2wav_trim (gpu);
+    return c;
+#else
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "this build of qomni has no Vulkan backend");
+    return NULL;
+#endif
+  }
   const QomniCode2WavConfig *cc = &cfg->code2wav;
   if (!cc->present) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_MISSING,
@@ -404,6 +442,10 @@ qomni_code2wav_set_trace (QomniCode2Wav *c, QomniCode2WavTrace trace, gpointer u
 {
   c->trace = trace;
   c->trace_user = user;
+#ifdef QOMNI_HAVE_VULKAN
+  if (c->gpu)
+    qomni_vk_code2wav_set_trace (c->gpu, trace, user);
+#endif
 }
 
 /* Grows the scratch (and the pre-transformer's cache) to hold a call of `frames`. */
@@ -553,6 +595,10 @@ static gboolean
 run (QomniCode2Wav *c, const int *codes, int stride, int nf, int skip, float *out,
      GError **error)
 {
+#ifdef QOMNI_HAVE_VULKAN
+  if (c->gpu)
+    return qomni_vk_code2wav_run (c->gpu, codes, stride, nf, skip, out, error);
+#endif
   if (!ensure (c, nf, error))
     return FALSE;
   const int H = c->H, Q = c->Q;

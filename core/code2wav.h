@@ -40,6 +40,12 @@ typedef void (*QomniCode2WavTrace) (const char *stage, float *x, int T, int C, g
 /* (transfer full) Weights are borrowed and must outlive the decoder. */
 QomniCode2Wav *qomni_code2wav_new (const QomniWeights *weights, const QomniConfig *config,
                                    GError **error);
+/* The same on a Vulkan device (borrowed; vk NULL: the CPU). Every call below behaves alike;
+ * a decode call is one submission to the device (code2wav-vk.h). A build without Vulkan
+ * answers QOMNI_ERROR_UNSUPPORTED for a device. */
+typedef struct _QomniVk QomniVk;
+QomniCode2Wav *qomni_code2wav_new_on (const QomniWeights *weights, const QomniConfig *config,
+                                      QomniVk *vk, GError **error);
 void qomni_code2wav_free (QomniCode2Wav *c);
 
 int qomni_code2wav_num_quantizers (const QomniCode2Wav *c);

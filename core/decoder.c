@@ -3,6 +3,7 @@
 #include "weights-load.h"
 #include "error.h"
 #include "ops-cpu.h"
+#include "quant.h"
 
 #include <math.h>
 #include <string.h>
@@ -36,6 +37,7 @@ struct _QomniDecoder {
   float *router_p, *topw, *moe_out, *xg, *g, *u, *yg;
   int *topi, *rows;
   int max_inter;
+  guint8 *xq, *actq;               /* Q8_0 copies: one [H] row, k expert rows of [I] */
 };
 
 static gboolean
@@ -180,6 +182,8 @@ qomni_decoder_new (const QomniWeights *w, const QomniTextConfig *cfg, const char
   d->yg = g_new (float, B * H);
   d->g = g_new (float, B * MAX (d->max_inter, 1));
   d->u = g_new (float, B * MAX (d->max_inter, 1));
+  d->xq = g_new (guint8, qomni_cpu_act_q8_bytes (H) + 64);
+  d->actq = g_new (guint8, qomni_cpu_act_q8_bytes (I) * (gsize) MAX (cfg->num_experts_per_tok, 1) + 64);
   return d;
 
 fail:
@@ -217,6 +221,8 @@ qomni_decoder_free (QomniDecoder *d)
     g_free (bufs[i]);
   g_free (d->topi);
   g_free (d->rows);
+  g_free (d->xq);
+  g_free (d->actq);
   g_free (d);
 }
 
@@ -284,8 +290,20 @@ moe_grouped (QomniDecoder *d, const Layer *ly, float *out, const float *x, int n
   }
 }
 
-/* One row (decode): the k experts' gate and up rows form one parallel loop and their down
- * projections another, instead of 3·k small products each waking every thread. */
+/* dot of weight row i with x: int8 by int8 against xq (x quantized) for block formats,
+ * else against the f32 x. */
+static inline float
+expert_dot (const QomniTensor *w, int64_t i, int64_t k, const float *x, const void *xq)
+{
+  const guint8 *row = (const guint8 *) w->data + (size_t) i * qomni_dtype_nbytes (w->dtype, k);
+  return qomni_cpu_dtype_is_block (w->dtype) ? qomni_cpu_dot_row_q8 (w->dtype, row, xq, k)
+                                             : qomni_cpu_dot_row (w->dtype, row, x, k);
+}
+
+/* One row (decode): one parallel region for the whole expert block. Each expert's gate and
+ * up rows (fused: one pass computes silu(g)·u) are split over all threads, with no barrier
+ * between experts, then the k down products are summed per output row. Every matrix is
+ * split the way qomni_cpu_linear splits it, so a thread reads the rows it reads there. */
 static void
 moe_one_token (QomniDecoder *d, const Layer *ly, float *out, const float *x)
 {
@@ -293,27 +311,37 @@ moe_one_token (QomniDecoder *d, const Layer *ly, float *out, const float *x)
   const int *ti = d->topi;
   const float *tw = d->topw;
   float *act = d->g;   /* [K, I] */
-#pragma omp parallel for schedule(static)
-  for (int j = 0; j < K * I; j++) {
-    const int k = j / I, i = j % I;
-    const QomniTensor *g = ly->gate[ti[k]], *u = ly->up[ti[k]];
-    const size_t g_row = qomni_dtype_nbytes (g->dtype, H), u_row = qomni_dtype_nbytes (u->dtype, H);
-    const float gv = qomni_cpu_dot_row (g->dtype, (const guint8 *) g->data + (size_t) i * g_row,
-                                        x, H);
-    const float uv = qomni_cpu_dot_row (u->dtype, (const guint8 *) u->data + (size_t) i * u_row,
-                                        x, H);
-    act[j] = gv / (1.0f + expf (-gv)) * uv;
-  }
-#pragma omp parallel for schedule(static)
-  for (int h = 0; h < H; h++) {
-    float acc = 0.0f;
+  guint8 *xq = d->xq, *actq = d->actq;
+  const gsize act_row = qomni_cpu_act_q8_bytes (I);
+  /* Quantized copies whenever the widths allow (a block-format matrix implies they do);
+   * experts of other dtypes read the f32 vectors. */
+  const gboolean q8_act = I % QOMNI_QK8_0 == 0;
+  if (H % QOMNI_QK8_0 == 0)
+    qomni_cpu_quantize_act (x, 1, H, xq);
+#pragma omp parallel
+  {
     for (int k = 0; k < K; k++) {
-      const QomniTensor *dn = ly->down[ti[k]];
-      const size_t row = qomni_dtype_nbytes (dn->dtype, I);
-      acc += tw[k] * qomni_cpu_dot_row (dn->dtype, (const guint8 *) dn->data + (size_t) h * row,
-                                        act + (size_t) k * I, I);
+      const QomniTensor *g = ly->gate[ti[k]], *u = ly->up[ti[k]];
+#pragma omp for schedule(static) nowait
+      for (int i = 0; i < I; i++) {
+        const float gv = expert_dot (g, i, H, x, xq), uv = expert_dot (u, i, H, x, xq);
+        act[k * I + i] = gv / (1.0f + expf (-gv)) * uv;
+      }
     }
-    out[h] = acc;
+#pragma omp barrier
+    if (q8_act) {
+#pragma omp for schedule(static)
+      for (int k = 0; k < K; k++)
+        qomni_cpu_quantize_act (act + (size_t) k * I, 1, I, actq + k * act_row);
+    }
+#pragma omp for schedule(static)
+    for (int h = 0; h < H; h++) {
+      float acc = 0.0f;
+      for (int k = 0; k < K; k++)
+        acc += tw[k] * expert_dot (ly->down[ti[k]], h, I, act + (size_t) k * I,
+                                   actq + k * act_row);
+      out[h] = acc;
+    }
   }
 }
 
@@ -377,9 +405,9 @@ forward_slice (QomniDecoder *d, float *x, int n, const int *pos, int pos_stride,
   for (int l = 0; l < c->num_hidden_layers; l++) {
     Layer *ly = &d->layers[l];
     qomni_cpu_rmsnorm (d->xn, x, n, H, ly->in_norm, (float) c->rms_norm_eps);
-    qomni_cpu_linear (d->q, d->xn, n, ly->wq, NULL);
-    qomni_cpu_linear (d->k, d->xn, n, ly->wk, NULL);
-    qomni_cpu_linear (d->v, d->xn, n, ly->wv, NULL);
+    qomni_cpu_linear_same_input ((float *const[]) { d->q, d->k, d->v },
+                                 (const QomniTensor *const[]) { ly->wq, ly->wk, ly->wv }, 3,
+                                 d->xn, n);
     if (ly->q_norm)
       qomni_cpu_rmsnorm (d->q, d->q, n * d->nh, d->hd, ly->q_norm, (float) c->rms_norm_eps);
     if (ly->k_norm)

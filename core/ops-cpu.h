@@ -20,6 +20,19 @@ void qomni_weight_row_f32 (const QomniTensor *w, int64_t row, float *dst);
  * x and y must not overlap. */
 void qomni_cpu_linear (float *y, const float *x, int n, const QomniTensor *w, const float *bias);
 
+/* Several products of one input (q/k/v): the input quantized once for block formats and
+ * one parallel region for all of them. ys[i] = x · ws[i]ᵀ, no bias. */
+void qomni_cpu_linear_same_input (float *const *ys, const QomniTensor *const *ws, int n_w,
+                                  const float *x, int n);
+
+/* Q8_0 and Q4_0 weights: their products take the activations quantized to Q8_0
+ * (qomni_cpu_quantize_act: n rows of k, each qomni_cpu_act_q8_bytes (k) bytes) and dot
+ * int8 by int8 (qomni_cpu_dot_row_q8). */
+gboolean qomni_cpu_dtype_is_block (QomniDType dtype);
+gsize qomni_cpu_act_q8_bytes (int64_t k);
+void qomni_cpu_quantize_act (const float *x, int n, int64_t k, void *xq);
+float qomni_cpu_dot_row_q8 (QomniDType dtype, const void *w_row, const void *xq, int64_t k);
+
 /* dot(w_row, x) over k elements for a weight row of any dtype (k a multiple of 32 for
  * block formats). */
 float qomni_cpu_dot_row (QomniDType dtype, const void *w_row, const float *x, int64_t k);

@@ -35,7 +35,7 @@ void qomni_dequantize_row_q4_0 (const void *x, float *y, int64_t n);
  *   - quantized once to Q8_0 (qomni_quantize_row_q8_0, O(n) per product) and dotted int8 by
  *     int8 (qomni_vec_dot_*_q8_0): the faster path, adding x's own Q8_0 rounding
  *     (|Δx| <= d_x / 2 per element) to the result.
- * The public functions pick the best kernel this CPU runs (AVX2+FMA+F16C when present,
+ * The public functions pick the best kernel this CPU runs (AVX512-VNNI, else AVX2+FMA+F16C,
  * else portable C that the compiler vectorizes for baseline x86-64). n is a multiple of 32.
  * The int8 paths assume weights in [-127, 127], which every Q8_0 quantizer writes; a
  * foreign -128 can saturate an AVX2 pair sum. */
@@ -51,6 +51,7 @@ typedef enum {
   QOMNI_CPU_REF,
   QOMNI_CPU_GENERIC,
   QOMNI_CPU_AVX2,
+  QOMNI_CPU_AVX512_VNNI,   /* the AVX2 kernels with the int8 products as one vpdpbusd */
   QOMNI_CPU_N_LEVELS
 } QomniCpuLevel;
 

@@ -19,10 +19,17 @@ void qomni_random_fill (const QomniTensorSpec *spec, QomniDType dtype, guint64 s
 G_END_DECLS
 
 G_BEGIN_DECLS
+typedef enum {
+  QOMNI_RANDOM_WEIGHTS_DEFAULT = 0,
+  /* advise the kernel to back the store with transparent huge pages (2 MiB): fewer TLB
+   * misses when a decode step streams gigabytes of weights */
+  QOMNI_RANDOM_WEIGHTS_HUGE_PAGES = 1 << 0,
+} QomniRandomWeightsFlags;
+
 /* (transfer full) A weight store holding the given tensors with random values, made in
- * memory: 2-D matrices in `matrix_dtype` (bf16, f16, f32, q8_0, q4_0), everything else in
- * f32. For benchmarks of shapes too large to write to disk. NULL with an error when memory
- * runs out. */
+ * memory as one allocation: 2-D matrices in `matrix_dtype` (bf16, f16, f32, q8_0, q4_0),
+ * everything else in f32. For benchmarks of shapes too large to write to disk. NULL with
+ * an error when memory runs out. */
 QomniWeights *qomni_random_weights (GPtrArray *specs, QomniDType matrix_dtype, guint64 seed,
-                                    GError **error);
+                                    QomniRandomWeightsFlags flags, GError **error);
 G_END_DECLS

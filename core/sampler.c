@@ -49,6 +49,12 @@ qomni_sampler_reseed (QomniSampler *s, guint64 seed)
   seed_rng (s, seed);
 }
 
+gboolean
+qomni_sampler_is_greedy (const QomniSampler *s)
+{
+  return s->p.temperature <= 0.0f;
+}
+
 static int
 by_logit_desc (gconstpointer a, gconstpointer b, gpointer keys)
 {

@@ -25,6 +25,8 @@ typedef struct _QomniSampler QomniSampler;
 QomniSampler *qomni_sampler_new (const QomniSamplerParams *params);
 void qomni_sampler_free (QomniSampler *s);
 void qomni_sampler_reseed (QomniSampler *s, guint64 seed);
+/* TRUE when every draw is the argmax (temperature ≤ 0). */
+gboolean qomni_sampler_is_greedy (const QomniSampler *s);
 /* Picks an id from logits[n_vocab] (modified in place). history: the ids the repetition
  * penalty applies to. suppress_from..suppress_to (exclusive) are set to −∞ except
  * `keep`; pass suppress_from = suppress_to to disable. */

@@ -1,9 +1,15 @@
-/* qomni — the talker on the CPU. */
+/* qomni — the talker: its decoder and the code predictor on the CPU, or on the Vulkan
+ * device behind the same calls (the prompt rows and text projections are built on the CPU
+ * either way; they are a few small products per frame). */
 #include "talker.h"
 #include "code-predictor.h"
 #include "decoder.h"
 #include "error.h"
 #include "ops-cpu.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "code-predictor-vk.h"
+#include "thinker-vk.h"
+#endif
 
 #include <string.h>
 
@@ -15,8 +21,13 @@ typedef struct {
 
 struct _QomniTalker {
   const QomniConfig *cfg;
-  QomniDecoder *dec;
+  QomniDecoder *dec;                /* the CPU decoder, or NULL on the GPU */
   QomniCodePredictor *cp;
+#ifdef QOMNI_HAVE_VULKAN
+  QomniVkDecoder *gpu;              /* the Vulkan decoder with codec_embedding/codec_head */
+  QomniVkCodePredictor *gpu_cp;
+  int z_row;                        /* the row of gpu's states that produced c0 */
+#endif
   int H, Ht, I, V, G, cb, max_ctx;
   const QomniTensor *codec_embed;  /* [V, H]  # HF: talker.model.codec_embedding */
   const QomniTensor *codec_head;   /* [V, H]  # HF: talker.codec_head */
@@ -105,6 +116,13 @@ qomni_talker_options_greedy (QomniTalkerOptions *opt)
 QomniTalker *
 qomni_talker_new (const QomniWeights *w, const QomniConfig *cfg, int max_ctx, GError **error)
 {
+  return qomni_talker_new_on (w, cfg, max_ctx, NULL, error);
+}
+
+QomniTalker *
+qomni_talker_new_on (const QomniWeights *w, const QomniConfig *cfg, int max_ctx, QomniVk *vk,
+                     GError **error)
+{
   const QomniTalkerConfig *tc = &cfg->talker;
   if (!tc->present) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_MISSING,
@@ -147,12 +165,31 @@ qomni_talker_new (const QomniWeights *w, const QomniConfig *cfg, int max_ctx, GE
   if (!proj_load (&t->text_proj, w, "text_projection", t->I, t->Ht, t->H, error) ||
       !proj_load (&t->hidden_proj, w, "hidden_projection", t->I, t->Ht, t->H, error))
     goto fail;
-  t->dec = qomni_decoder_new (w, &tc->text, "talker.model", max_ctx, MIN (512, max_ctx), error);
-  if (!t->dec)
+  if (vk) {
+#ifdef QOMNI_HAVE_VULKAN
+    const QomniVkStackNames names = { .prefix = "talker.model",
+                                      .embed = "talker.model.codec_embedding.weight",
+                                      .head = "talker.codec_head.weight" };
+    t->gpu = qomni_vk_decoder_new (vk, w, &tc->text, &names, QOMNI_DTYPE_BF16, max_ctx,
+                                   MIN (512, max_ctx), error);
+    if (!t->gpu)
+      goto fail;
+    t->gpu_cp = qomni_vk_code_predictor_new (vk, w, tc, QOMNI_DTYPE_BF16, error);
+    if (!t->gpu_cp)
+      goto fail;
+#else
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED, "built without Vulkan");
     goto fail;
-  t->cp = qomni_code_predictor_new (w, cfg, error);
-  if (!t->cp)
-    goto fail;
+#endif
+  } else {
+    t->dec = qomni_decoder_new (w, &tc->text, "talker.model", max_ctx, MIN (512, max_ctx),
+                                error);
+    if (!t->dec)
+      goto fail;
+    t->cp = qomni_code_predictor_new (w, cfg, error);
+    if (!t->cp)
+      goto fail;
+  }
 
   t->z = g_new (float, t->H);
   t->cur = g_new (float, t->H);
@@ -188,6 +225,10 @@ qomni_talker_free (QomniTalker *t)
     return;
   qomni_decoder_free (t->dec);
   qomni_code_predictor_free (t->cp);
+#ifdef QOMNI_HAVE_VULKAN
+  qomni_vk_code_predictor_free (t->gpu_cp);
+  qomni_vk_decoder_free (t->gpu);
+#endif
   qomni_sampler_free (t->s_talker);
   qomni_sampler_free (t->s_cp);
   Proj *p[2] = { &t->text_proj, &t->hidden_proj };
@@ -205,6 +246,16 @@ qomni_talker_free (QomniTalker *t)
 }
 
 int qomni_talker_groups (const QomniTalker *t) { return t->G; }
+
+gboolean
+qomni_talker_on_gpu (const QomniTalker *t)
+{
+#ifdef QOMNI_HAVE_VULKAN
+  return t->gpu != NULL;
+#else
+  return FALSE;
+#endif
+}
 int qomni_talker_thinker_hidden_size (const QomniTalker *t) { return t->Ht; }
 int qomni_talker_n_frames (const QomniTalker *t) { return t->n_frames; }
 
@@ -260,7 +311,12 @@ qomni_talker_start (QomniTalker *t, const int *ids, int n, const float *embed,
   t->started = t->prefilled = t->advance = t->done = FALSE;
   t->n_text = t->n_hist = t->n_frames = 0;
   t->text_ended = FALSE;
-  qomni_decoder_truncate (t->dec, 0);
+  if (t->dec)
+    qomni_decoder_truncate (t->dec, 0);
+#ifdef QOMNI_HAVE_VULKAN
+  if (t->gpu)
+    qomni_vk_decoder_reset (t->gpu);
+#endif
 
   if (opt->speaker_codec_id < 0 || opt->speaker_codec_id >= t->V) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
@@ -383,11 +439,30 @@ qomni_talker_end_text (QomniTalker *t)
   t->text_ended = TRUE;
 }
 
-/* codec_head(z) → c0 with the talker's penalty and suppression (§8.3). */
+/* Runs n rows x [n, H] at pos [3, n] through the talker's decoder; on the CPU x becomes
+ * the final-normed states and z their last row; on the GPU they stay there and
+ * t->logits = codec_head(z). */
+static gboolean
+talker_forward (QomniTalker *t, float *x, int n, const int *pos, GError **error)
+{
+#ifdef QOMNI_HAVE_VULKAN
+  if (t->gpu) {
+    const int B = MIN (512, t->max_ctx);
+    t->z_row = (n - 1) % B;   /* the row of the last slice */
+    return qomni_vk_decoder_forward (t->gpu, x, n, pos, NULL, NULL, t->logits, NULL, error);
+  }
+#endif
+  if (!qomni_decoder_forward (t->dec, x, n, pos, NULL, NULL, error))
+    return FALSE;
+  memcpy (t->z, x + (gsize) (n - 1) * t->H, sizeof (float) * t->H);
+  qomni_cpu_linear (t->logits, t->z, 1, t->codec_head, NULL);
+  return TRUE;
+}
+
+/* t->logits → c0 with the talker's penalty and suppression (§8.3). */
 static void
 sample_c0 (QomniTalker *t)
 {
-  qomni_cpu_linear (t->logits, t->z, 1, t->codec_head, NULL);
   const int eos = t->cfg->talker.codec_eos_id;
   t->c0 = qomni_sampler_sample (t->s_talker, t->logits, t->V, t->history, t->n_hist, t->cb,
                                 t->V, eos);
@@ -420,10 +495,8 @@ qomni_talker_step (QomniTalker *t, int *codes, GError **error)
     add_codec (t, last, t->cfg->talker.codec_bos_id);
     if (t->hook)
       t->hook (t->prompt, t->n_prompt, H, t->hook_user);
-    if (!qomni_decoder_forward (t->dec, t->prompt, t->n_prompt, t->prompt_pos, NULL, NULL,
-                                error))
+    if (!talker_forward (t, t->prompt, t->n_prompt, t->prompt_pos, error))
       return QOMNI_TALKER_ERROR;
-    memcpy (t->z, last, sizeof (float) * H);
     sample_c0 (t);
     t->prefilled = TRUE;
   } else if (t->advance) {
@@ -446,9 +519,8 @@ qomni_talker_step (QomniTalker *t, int *codes, GError **error)
       t->hook (t->x, 1, H, t->hook_user);
     const int p = t->next_pos + k - 1;
     int pos[3] = { p, p, p };
-    if (!qomni_decoder_forward (t->dec, t->x, 1, pos, NULL, NULL, error))
+    if (!talker_forward (t, t->x, 1, pos, error))
       return QOMNI_TALKER_ERROR;
-    memcpy (t->z, t->x, sizeof (float) * H);
     sample_c0 (t);
     t->advance = FALSE;
   }
@@ -461,11 +533,21 @@ qomni_talker_step (QomniTalker *t, int *codes, GError **error)
   /* codebooks 1..15 and the next input's code part: C(c0) + Σ CP tables */
   gint64 t1 = g_get_monotonic_time ();
   t->t_talker += t1 - t0;
-  qomni_weight_row_f32 (t->codec_embed, t->c0, t->cur);
   codes[0] = t->c0;
-  memcpy (t->x, t->cur, sizeof (float) * H);
-  if (!qomni_code_predictor_run (t->cp, t->z, t->x, t->s_cp, codes, t->cur, error))
-    return QOMNI_TALKER_ERROR;
+#ifdef QOMNI_HAVE_VULKAN
+  if (t->gpu) {
+    /* z and C(c0) stay on the GPU; cur comes back as C(c0) + Σ CP tables */
+    if (!qomni_vk_code_predictor_run (t->gpu_cp, t->gpu, t->z_row, t->c0, t->s_cp, codes,
+                                      t->cur, error))
+      return QOMNI_TALKER_ERROR;
+  } else
+#endif
+  {
+    qomni_weight_row_f32 (t->codec_embed, t->c0, t->cur);
+    memcpy (t->x, t->cur, sizeof (float) * H);
+    if (!qomni_code_predictor_run (t->cp, t->z, t->x, t->s_cp, codes, t->cur, error))
+      return QOMNI_TALKER_ERROR;
+  }
   t->t_cp += g_get_monotonic_time () - t1;
   t->n_frames++;
   t->advance = TRUE;

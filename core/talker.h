@@ -67,6 +67,14 @@ void qomni_talker_options_greedy (QomniTalkerOptions *opt);
  * are borrowed and must outlive the talker. */
 QomniTalker *qomni_talker_new (const QomniWeights *weights, const QomniConfig *config,
                                int max_ctx, GError **error);
+typedef struct _QomniVk QomniVk;
+/* The same with the talker's decoder, codec head and the code predictor on a Vulkan device
+ * (borrowed; NULL: the CPU). The calls below behave alike and give the same frames: the
+ * greedy code predictor runs a frame's 15 passes in one submission; a sampling one brings
+ * each pass's logits back to the CPU sampler. */
+QomniTalker *qomni_talker_new_on (const QomniWeights *weights, const QomniConfig *config,
+                                  int max_ctx, QomniVk *vk, GError **error);
+gboolean qomni_talker_on_gpu (const QomniTalker *t);
 void qomni_talker_free (QomniTalker *t);
 
 int qomni_talker_groups (const QomniTalker *t);              /* codes per frame (16) */

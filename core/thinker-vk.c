@@ -1,7 +1,9 @@
-/* qomni — the thinker's decoder stack on the Vulkan device (the math of decoder.c). */
+/* qomni — a decoder stack on the Vulkan device (the math of decoder.c): the thinker, the
+ * talker (MoE with a sigmoid-gated shared expert) and the code predictor (dense SwiGLU). */
 #include "thinker-vk.h"
 #include "error.h"
 #include "ops-cpu.h"
+#include "vk-fill.h"
 #include "vk-ops.h"
 
 #include <math.h>
@@ -21,26 +23,32 @@ typedef struct {
 typedef struct {
   VkW qkv;             /* [nh·hd + 2·nkv·hd, H]  HF: self_attn.{q,k,v}_proj */
   VkW o;               /* [H, nh·hd]              HF: self_attn.o_proj */
-  VkW router;          /* [E, H]                  HF: mlp.gate */
-  VkW gate_up;         /* [E, 2I, H]              HF: mlp.experts.N.{gate,up}_proj */
-  VkW down;            /* [E, H, I]               HF: mlp.experts.N.down_proj */
+  gboolean moe;        /* else gate_up/down are a dense SwiGLU MLP */
+  VkW router;          /* [E (+ 1), H]            HF: mlp.gate (+ mlp.shared_expert_gate) */
+  VkW gate_up;         /* [E, 2I, H]              HF: mlp.experts.N.{gate,up}_proj
+                        * dense: [2·Id, H]        HF: mlp.{gate,up}_proj */
+  VkW down;            /* [E, H, I]               HF: mlp.experts.N.down_proj
+                        * dense: [H, Id]          HF: mlp.down_proj */
+  VkW sh_gate_up;      /* [2·Is, H]               HF: mlp.shared_expert.{gate,up}_proj */
+  VkW sh_down;         /* [H, Is]                 HF: mlp.shared_expert.down_proj */
   QomniVkBuffer *vec;  /* f32 [in_norm H | post_norm H | q_norm hd | k_norm hd] */
   gboolean qk_norm;
   QomniVkBuffer *k_cache, *v_cache;   /* [max_ctx, nkv·hd] f32 */
 } Layer;
 
-struct _QomniVkThinker {
+struct _QomniVkDecoder {
   QomniVk *vk;
   QomniTextConfig cfg;
-  int H, V, L, nh, nkv, hd, qd, kvd, QKV, E, K, I;
+  int H, V, L, nh, nkv, hd, qd, kvd, QKV, E, K, I, Id, Is, R;   /* R: router rows */
   int max_ctx, max_batch, n_past;
   Layer *layers;
-  VkW embed, lm_head;
+  int n_tables;
+  VkW *embed, *lm_head;               /* [n_tables] each (buf NULL: none) */
   QomniVkBuffer *final_norm;          /* [H] f32 */
   float *inv_freq;                    /* [hd/2] */
   guint8 *slot_axis;                  /* [hd/2] */
   /* activations, [max_batch, ...] */
-  QomniVkBuffer *x, *xn, *qkv, *att, *rlog, *ids, *tw, *g, *y, *logits_dev;
+  QomniVkBuffer *x, *xn, *qkv, *att, *rlog, *ids, *tw, *g, *gs, *y, *logits_dev;
   QomniVkBuffer *apart;               /* split attention's partials, [DECODE_ROWS] rows */
   /* host-visible: step inputs (cos/sin, token id, input rows) and results */
   QomniVkBuffer *step, *out;
@@ -64,7 +72,7 @@ fill_random (QomniVk *vk, QomniVkBuffer *b, uint64_t words, uint32_t mode, float
 
 /* A weight [n_parts pieces stacked] uploaded from the store, or random when w is NULL. */
 static gboolean
-weight_make (QomniVkThinker *t, VkW *dst, const QomniWeights *w, QomniDType rdt, int rows,
+weight_make (QomniVkDecoder *t, VkW *dst, const QomniWeights *w, QomniDType rdt, int rows,
              int cols, int n_mats, const char *what, GError **error, guint seed,
              const QomniTensor **parts, int n_parts)
 {
@@ -93,6 +101,11 @@ weight_make (QomniVkThinker *t, VkW *dst, const QomniWeights *w, QomniDType rdt,
   if (!w) {
     /* uniform with variance 1/cols keeps activations of order one through the stack */
     const float a = sqrtf (3.0f / (float) cols);
+    if (qomni_dtype_info (rdt)->block_elems > 1)
+      return qomni_vk_fill_random_blocks (vk, dst->buf, rdt,
+                                          (uint64_t) rows * cols * n_mats /
+                                          (uint64_t) qomni_dtype_info (rdt)->block_elems,
+                                          a, seed, error);
     return fill_random (vk, dst->buf, bytes / 4, rdt == QOMNI_DTYPE_BF16 ? 0 : 1, a, 0.0f, seed,
                         error);
   }
@@ -112,11 +125,20 @@ weight_make (QomniVkThinker *t, VkW *dst, const QomniWeights *w, QomniDType rdt,
       goto fail;                                                                              \
   } G_STMT_END
 
+/* A gain vector by name (printf-style), or ones for random weights. */
 static gboolean
 upload_vec (QomniVk *vk, QomniVkBuffer *b, uint64_t off, const QomniWeights *w, int64_t len,
-            gboolean optional, gboolean *present, GError **error, const char *fmt, int l)
+            gboolean optional, gboolean *present, GError **error, const char *fmt, ...)
+  G_GNUC_PRINTF (9, 10);
+
+static gboolean
+upload_vec (QomniVk *vk, QomniVkBuffer *b, uint64_t off, const QomniWeights *w, int64_t len,
+            gboolean optional, gboolean *present, GError **error, const char *fmt, ...)
 {
-  g_autofree char *name = g_strdup_printf (fmt, l);
+  va_list ap;
+  va_start (ap, fmt);
+  g_autofree char *name = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
   if (present)
     *present = FALSE;
   if (!w) {
@@ -138,14 +160,29 @@ upload_vec (QomniVk *vk, QomniVkBuffer *b, uint64_t off, const QomniWeights *w, 
   return qomni_vk_upload (vk, b, off, f, sizeof (float) * len, error);
 }
 
-QomniVkThinker *
-qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig *cfg,
-                      QomniDType rdt, int max_ctx, int max_batch, GError **error)
+/* As decoder.c: MoE unless listed in mlp_only_layers or off the sparse step. */
+static gboolean
+layer_is_moe (const QomniTextConfig *c, int layer)
 {
-  QomniVkThinker *t = g_new0 (QomniVkThinker, 1);
+  if (c->num_experts == 0)
+    return FALSE;
+  for (int i = 0; i < c->n_mlp_only_layers; i++)
+    if (c->mlp_only_layers[i] == layer)
+      return FALSE;
+  return (layer + 1) % MAX (c->decoder_sparse_step, 1) == 0;
+}
+
+QomniVkDecoder *
+qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig *cfg,
+                      const QomniVkStackNames *names, QomniDType rdt, int max_ctx,
+                      int max_batch, GError **error)
+{
+  QomniVkDecoder *t = g_new0 (QomniVkDecoder, 1);
+  const char *pre = names->prefix;
   t->vk = vk;
   t->cfg = *cfg;
-  t->cfg.mlp_only_layers = NULL;
+  t->cfg.mlp_only_layers = g_memdup2 (cfg->mlp_only_layers,
+                                      sizeof (int) * (gsize) MAX (cfg->n_mlp_only_layers, 1));
   t->H = cfg->hidden_size;
   t->V = cfg->vocab_size;
   t->L = cfg->num_hidden_layers;
@@ -156,18 +193,21 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
   t->kvd = t->nkv * t->hd;
   t->QKV = t->qd + 2 * t->kvd;
   t->E = cfg->num_experts;
-  t->K = cfg->num_experts_per_tok;
-  t->I = cfg->moe_intermediate_size;
+  t->K = t->E ? cfg->num_experts_per_tok : 0;
+  t->I = t->E ? cfg->moe_intermediate_size : 0;
+  t->Is = t->E ? cfg->shared_expert_intermediate_size : 0;
+  t->Id = cfg->intermediate_size;
+  t->R = t->E + (t->Is > 0);
   t->max_ctx = max_ctx;
   t->max_batch = max_batch;
+  t->n_tables = MAX (names->n_tables, 1);
   const int H = t->H, E = t->E, I = t->I, hd = t->hd, B = max_batch, K = t->K;
-  if (E == 0 || cfg->n_mlp_only_layers > 0 || cfg->shared_expert_intermediate_size > 0
-      || cfg->decoder_sparse_step > 1) {
-    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "the GPU decoder runs all-MoE stacks without shared experts (the thinker)");
-    goto fail;
-  }
-  if (hd % 8 || hd > 256 || H % 8 || I % 8 || E > 1024 || K > 64) {
+  const int Is = t->Is, Id = t->Id;
+  gboolean any_dense = FALSE;
+  for (int l = 0; l < t->L; l++)
+    any_dense |= !layer_is_moe (cfg, l);
+  if (hd % 8 || hd > 256 || H % 8 || I % 8 || Is % 8 || (any_dense && Id % 8) || E > 1023
+      || K > 64) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
                  "the GPU kernels need head_dim ≤ 256 and widths that are multiples of 8");
     goto fail;
@@ -177,67 +217,101 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
     Layer *ly = &t->layers[l];
     const QomniTensor *p[3];
     const QomniTensor **ex = NULL;
+    ly->moe = layer_is_moe (cfg, l);
     if (w) {
-      GET (p[0], t->qd, H, "thinker.model.layers.%d.self_attn.q_proj.weight", l);
-      GET (p[1], t->kvd, H, "thinker.model.layers.%d.self_attn.k_proj.weight", l);
-      GET (p[2], t->kvd, H, "thinker.model.layers.%d.self_attn.v_proj.weight", l);
+      GET (p[0], t->qd, H, "%s.layers.%d.self_attn.q_proj.weight", pre, l);
+      GET (p[1], t->kvd, H, "%s.layers.%d.self_attn.k_proj.weight", pre, l);
+      GET (p[2], t->kvd, H, "%s.layers.%d.self_attn.v_proj.weight", pre, l);
     }
     if (!weight_make (t, &ly->qkv, w, rdt, t->QKV, H, 1, "q/k/v", error, l * 8 + 1, p, 3))
       goto fail;
     if (w)
-      GET (p[0], H, t->qd, "thinker.model.layers.%d.self_attn.o_proj.weight", l);
+      GET (p[0], H, t->qd, "%s.layers.%d.self_attn.o_proj.weight", pre, l);
     if (!weight_make (t, &ly->o, w, rdt, H, t->qd, 1, "o_proj", error, l * 8 + 2, p, 1))
       goto fail;
-    if (w)
-      GET (p[0], E, H, "thinker.model.layers.%d.mlp.gate.weight", l);
-    if (!weight_make (t, &ly->router, w, rdt, E, H, 1, "router", error, l * 8 + 3, p, 1))
-      goto fail;
-    if (w) {
-      ex = g_new (const QomniTensor *, 2 * E);
-      for (int e = 0; e < E && w; e++) {
-        ex[2 * e] = qomni_weights_get (w, error, 2, (int64_t[]) { I, H },
-                                       "thinker.model.layers.%d.mlp.experts.%d.gate_proj.weight",
-                                       l, e);
-        ex[2 * e + 1] = ex[2 * e] ? qomni_weights_get (
-                            w, error, 2, (int64_t[]) { I, H },
-                            "thinker.model.layers.%d.mlp.experts.%d.up_proj.weight", l, e)
-                                  : NULL;
-        if (!ex[2 * e + 1]) {
-          g_free (ex);
-          goto fail;
+    if (!ly->moe) {
+      /* dense SwiGLU: [gate; up] stacked as one expert */
+      if (w) {
+        GET (p[0], Id, H, "%s.layers.%d.mlp.gate_proj.weight", pre, l);
+        GET (p[1], Id, H, "%s.layers.%d.mlp.up_proj.weight", pre, l);
+      }
+      if (!weight_make (t, &ly->gate_up, w, rdt, 2 * Id, H, 1, "mlp gate/up", error, l * 8 + 4,
+                        p, 2))
+        goto fail;
+      if (w)
+        GET (p[0], H, Id, "%s.layers.%d.mlp.down_proj.weight", pre, l);
+      if (!weight_make (t, &ly->down, w, rdt, H, Id, 1, "mlp down", error, l * 8 + 5, p, 1))
+        goto fail;
+    } else {
+      if (w) {
+        GET (p[0], E, H, "%s.layers.%d.mlp.gate.weight", pre, l);
+        if (Is > 0)
+          GET (p[1], 1, H, "%s.layers.%d.mlp.shared_expert_gate.weight", pre, l);
+      }
+      /* the shared expert's gate rides as one more router row */
+      if (!weight_make (t, &ly->router, w, rdt, t->R, H, 1, "router", error, l * 8 + 3, p,
+                        1 + (Is > 0)))
+        goto fail;
+      if (w) {
+        ex = g_new (const QomniTensor *, 2 * E);
+        for (int e = 0; e < E && w; e++) {
+          ex[2 * e] = qomni_weights_get (w, error, 2, (int64_t[]) { I, H },
+                                         "%s.layers.%d.mlp.experts.%d.gate_proj.weight", pre,
+                                         l, e);
+          ex[2 * e + 1] = ex[2 * e] ? qomni_weights_get (
+                              w, error, 2, (int64_t[]) { I, H },
+                              "%s.layers.%d.mlp.experts.%d.up_proj.weight", pre, l, e)
+                                    : NULL;
+          if (!ex[2 * e + 1]) {
+            g_free (ex);
+            goto fail;
+          }
         }
+      }
+      gboolean ok = weight_make (t, &ly->gate_up, w, rdt, 2 * I, H, E, "experts gate/up", error,
+                                 l * 8 + 4, ex, 2 * E);
+      if (ok && w)
+        for (int e = 0; e < E; e++) {
+          ex[e] = qomni_weights_get (w, error, 2, (int64_t[]) { H, I },
+                                     "%s.layers.%d.mlp.experts.%d.down_proj.weight", pre, l, e);
+          if (!ex[e]) {
+            ok = FALSE;
+            break;
+          }
+        }
+      if (ok)
+        ok = weight_make (t, &ly->down, w, rdt, H, I, E, "experts down", error, l * 8 + 5, ex, E);
+      g_free (ex);
+      if (!ok)
+        goto fail;
+      if (Is > 0) {
+        if (w) {
+          GET (p[0], Is, H, "%s.layers.%d.mlp.shared_expert.gate_proj.weight", pre, l);
+          GET (p[1], Is, H, "%s.layers.%d.mlp.shared_expert.up_proj.weight", pre, l);
+        }
+        if (!weight_make (t, &ly->sh_gate_up, w, rdt, 2 * Is, H, 1, "shared expert gate/up",
+                          error, l * 8 + 6, p, 2))
+          goto fail;
+        if (w)
+          GET (p[0], H, Is, "%s.layers.%d.mlp.shared_expert.down_proj.weight", pre, l);
+        if (!weight_make (t, &ly->sh_down, w, rdt, H, Is, 1, "shared expert down", error,
+                          l * 8 + 7, p, 1))
+          goto fail;
       }
     }
-    gboolean ok = weight_make (t, &ly->gate_up, w, rdt, 2 * I, H, E, "experts gate/up", error,
-                               l * 8 + 4, ex, 2 * E);
-    if (ok && w)
-      for (int e = 0; e < E; e++) {
-        ex[e] = qomni_weights_get (w, error, 2, (int64_t[]) { H, I },
-                                   "thinker.model.layers.%d.mlp.experts.%d.down_proj.weight", l,
-                                   e);
-        if (!ex[e]) {
-          ok = FALSE;
-          break;
-        }
-      }
-    if (ok)
-      ok = weight_make (t, &ly->down, w, rdt, H, I, E, "experts down", error, l * 8 + 5, ex, E);
-    g_free (ex);
-    if (!ok)
-      goto fail;
     ly->vec = qomni_vk_buffer_new (vk, sizeof (float) * (2 * H + 2 * hd), QOMNI_VK_MEM_DEVICE,
                                    "norm gains", error);
     if (!ly->vec)
       goto fail;
     gboolean kn = FALSE;
     if (!upload_vec (vk, ly->vec, 0, w, H, FALSE, NULL, error,
-                     "thinker.model.layers.%d.input_layernorm.weight", l)
+                     "%s.layers.%d.input_layernorm.weight", pre, l)
         || !upload_vec (vk, ly->vec, 4 * H, w, H, FALSE, NULL, error,
-                        "thinker.model.layers.%d.post_attention_layernorm.weight", l)
+                        "%s.layers.%d.post_attention_layernorm.weight", pre, l)
         || !upload_vec (vk, ly->vec, 8 * H, w, hd, TRUE, &ly->qk_norm, error,
-                        "thinker.model.layers.%d.self_attn.q_norm.weight", l)
+                        "%s.layers.%d.self_attn.q_norm.weight", pre, l)
         || !upload_vec (vk, ly->vec, 8 * H + 4 * hd, w, hd, TRUE, &kn, error,
-                        "thinker.model.layers.%d.self_attn.k_norm.weight", l))
+                        "%s.layers.%d.self_attn.k_norm.weight", pre, l))
       goto fail;
     if (kn != ly->qk_norm) {
       g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_MISSING,
@@ -253,26 +327,34 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
     if (!ly->v_cache)
       goto fail;
   }
-  {
+  t->embed = g_new0 (VkW, t->n_tables);
+  t->lm_head = g_new0 (VkW, t->n_tables);
+  for (int j = 0; j < t->n_tables; j++) {
     const QomniTensor *p[1] = { NULL };
-    if (w)
-      GET (p[0], t->V, H, "thinker.model.embed_tokens.weight");
-    if (!weight_make (t, &t->embed, w, rdt, t->V, H, 1, "embed_tokens", error, 7777, p, 1))
-      goto fail;
-    if (w) {
-      if (cfg->tie_word_embeddings && !qomni_weights_find (w, "thinker.lm_head.weight"))
-        p[0] = qomni_weights_find (w, "thinker.model.embed_tokens.weight");
-      else
-        GET (p[0], t->V, H, "thinker.lm_head.weight");
+    if (names->embed) {
+      if (w)
+        GET (p[0], t->V, H, names->embed, j);
+      if (!weight_make (t, &t->embed[j], w, rdt, t->V, H, 1, "embedding", error, 7777 + 2 * j,
+                        p, 1))
+        goto fail;
     }
-    if (!weight_make (t, &t->lm_head, w, rdt, t->V, H, 1, "lm_head", error, 7778, p, 1))
-      goto fail;
-    t->final_norm = qomni_vk_buffer_new (vk, sizeof (float) * H, QOMNI_VK_MEM_DEVICE,
-                                         "final norm", error);
-    if (!t->final_norm
-        || !upload_vec (vk, t->final_norm, 0, w, H, FALSE, NULL, error, "thinker.model.norm.weight%.0d", 0))
-      goto fail;
+    if (names->head) {
+      if (w) {
+        if (names->tied && cfg->tie_word_embeddings && !qomni_weights_find (w, names->head))
+          p[0] = qomni_weights_find (w, names->tied);
+        else
+          GET (p[0], t->V, H, names->head, j);
+      }
+      if (!weight_make (t, &t->lm_head[j], w, rdt, t->V, H, 1, "lm_head", error, 7778 + 2 * j,
+                        p, 1))
+        goto fail;
+    }
   }
+  t->final_norm = qomni_vk_buffer_new (vk, sizeof (float) * H, QOMNI_VK_MEM_DEVICE,
+                                       "final norm", error);
+  if (!t->final_norm
+      || !upload_vec (vk, t->final_norm, 0, w, H, FALSE, NULL, error, "%s.norm.weight", pre))
+    goto fail;
 
   /* RoPE tables: the same float32 inv_freq and slot axes as decoder.c */
   const int half = hd / 2;
@@ -294,16 +376,18 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
   }
 
   /* activations for the worst case, max_batch rows */
+  const uint64_t inter = MAX ((uint64_t) K * I, (uint64_t) (any_dense ? Id : 0));
   struct { QomniVkBuffer **b; uint64_t floats; const char *what; } acts[] = {
     { &t->x, (uint64_t) B * H, "hidden states" },
     { &t->xn, (uint64_t) B * H, "normed states" },
     { &t->qkv, (uint64_t) B * t->QKV, "q/k/v" },
     { &t->att, (uint64_t) B * t->qd, "attention output" },
-    { &t->rlog, (uint64_t) B * E, "router logits" },
-    { &t->ids, (uint64_t) B * K, "expert ids" },
-    { &t->tw, (uint64_t) B * K, "expert weights" },
-    { &t->g, (uint64_t) B * K * I, "expert activations" },
-    { &t->y, (uint64_t) B * K * H, "expert outputs" },
+    { &t->rlog, (uint64_t) B * MAX (t->R, 1), "router logits" },
+    { &t->ids, (uint64_t) B * MAX (K, 1), "expert ids" },
+    { &t->tw, (uint64_t) B * (MAX (K, 1) + 1), "expert weights" },
+    { &t->g, (uint64_t) B * MAX (inter, 1), "expert activations" },
+    { &t->gs, (uint64_t) B * MAX (Is, 1), "shared expert activations" },
+    { &t->y, (uint64_t) B * MAX (K, 1) * H, "expert outputs" },
     { &t->logits_dev, (uint64_t) t->V, "logits" },
     { &t->apart, qomni_vk_attn_part_floats (MIN (B, DECODE_ROWS), t->nh, hd,
                                             QOMNI_VK_ATTN_MAX_CHUNKS), "attention partials" },
@@ -326,12 +410,23 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
     goto fail;
   return t;
 fail:
-  qomni_vk_thinker_free (t);
+  qomni_vk_decoder_free (t);
   return NULL;
 }
 
+QomniVkThinker *
+qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig *cfg,
+                      QomniDType rdt, int max_ctx, int max_batch, GError **error)
+{
+  const QomniVkStackNames names = { .prefix = "thinker.model",
+                                    .embed = "thinker.model.embed_tokens.weight",
+                                    .head = "thinker.lm_head.weight",
+                                    .tied = "thinker.model.embed_tokens.weight" };
+  return qomni_vk_decoder_new (vk, w, cfg, &names, rdt, max_ctx, max_batch, error);
+}
+
 void
-qomni_vk_thinker_free (QomniVkThinker *t)
+qomni_vk_decoder_free (QomniVkDecoder *t)
 {
   if (!t)
     return;
@@ -339,40 +434,69 @@ qomni_vk_thinker_free (QomniVkThinker *t)
   for (int l = 0; t->layers && l < t->L; l++) {
     Layer *ly = &t->layers[l];
     QomniVkBuffer *bs[] = { ly->qkv.buf, ly->o.buf, ly->router.buf, ly->gate_up.buf,
-                            ly->down.buf, ly->vec, ly->k_cache, ly->v_cache };
+                            ly->down.buf, ly->sh_gate_up.buf, ly->sh_down.buf, ly->vec,
+                            ly->k_cache, ly->v_cache };
     for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
       qomni_vk_buffer_free (vk, bs[i]);
   }
-  QomniVkBuffer *bs[] = { t->embed.buf, t->lm_head.buf, t->final_norm, t->x, t->xn, t->qkv,
-                          t->att, t->rlog, t->ids, t->tw, t->g, t->y, t->logits_dev, t->step,
-                          t->out, t->apart };
+  for (int j = 0; t->embed && j < t->n_tables; j++) {
+    qomni_vk_buffer_free (vk, t->embed[j].buf);
+    qomni_vk_buffer_free (vk, t->lm_head[j].buf);
+  }
+  QomniVkBuffer *bs[] = { t->final_norm, t->x, t->xn, t->qkv, t->att, t->rlog, t->ids, t->tw,
+                          t->g, t->gs, t->y, t->logits_dev, t->step, t->out, t->apart };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
     qomni_vk_buffer_free (vk, bs[i]);
   g_free (t->layers);
+  g_free (t->embed);
+  g_free (t->lm_head);
+  g_free (t->cfg.mlp_only_layers);
   g_free (t->inv_freq);
   g_free (t->slot_axis);
   g_free (t);
 }
 
-int qomni_vk_thinker_n_past (const QomniVkThinker *t) { return t->n_past; }
-void qomni_vk_thinker_reset (QomniVkThinker *t) { t->n_past = 0; }
+int qomni_vk_decoder_n_past (const QomniVkDecoder *t) { return t->n_past; }
+void qomni_vk_decoder_reset (QomniVkDecoder *t) { t->n_past = 0; }
+int qomni_vk_decoder_hidden_size (const QomniVkDecoder *t) { return t->H; }
+QomniVkBuffer *qomni_vk_decoder_x (QomniVkDecoder *t) { return t->x; }
+
+void
+qomni_vk_decoder_truncate (QomniVkDecoder *t, int n_past)
+{
+  t->n_past = CLAMP (n_past, 0, t->n_past);
+}
 
 double
 qomni_vk_thinker_decode_bytes (const QomniVkThinker *t)
 {
-  const Layer *ly = &t->layers[0];
-  double per_layer = qomni_dtype_nbytes (ly->qkv.dtype, (int64_t) t->QKV * t->H)
-                     + qomni_dtype_nbytes (ly->o.dtype, (int64_t) t->H * t->qd)
-                     + qomni_dtype_nbytes (ly->router.dtype, (int64_t) t->E * t->H)
-                     + t->K * qomni_dtype_nbytes (ly->gate_up.dtype, (int64_t) 3 * t->I * t->H);
-  return per_layer * t->L + qomni_dtype_nbytes (t->lm_head.dtype, (int64_t) t->V * t->H);
+  return qomni_vk_decoder_step_bytes (t) + qomni_dtype_nbytes (t->lm_head[0].dtype,
+                                                               (int64_t) t->V * t->H);
+}
+
+double
+qomni_vk_decoder_step_bytes (const QomniVkDecoder *t)
+{
+  double sum = 0;
+  for (int l = 0; l < t->L; l++) {
+    const Layer *ly = &t->layers[l];
+    sum += qomni_dtype_nbytes (ly->qkv.dtype, (int64_t) t->QKV * t->H)
+           + qomni_dtype_nbytes (ly->o.dtype, (int64_t) t->H * t->qd);
+    if (ly->moe)
+      sum += qomni_dtype_nbytes (ly->router.dtype, (int64_t) t->R * t->H)
+             + t->K * qomni_dtype_nbytes (ly->gate_up.dtype, (int64_t) 3 * t->I * t->H)
+             + qomni_dtype_nbytes (ly->gate_up.dtype, (int64_t) 3 * t->Is * t->H);
+    else
+      sum += qomni_dtype_nbytes (ly->gate_up.dtype, (int64_t) 3 * t->Id * t->H);
+  }
+  return sum;
 }
 
 /* y[n, rows] (+)= x[n, cols] · Wᵀ: matvec for a few rows, tiled matmul for a prompt. A
  * weight larger than one binding may cover is bound as several row ranges. With a gain
  * buffer (matvec only, n ≤ DECODE_ROWS), x is RMS-normalized with gain[g_off ..] first. */
 static void
-rec_linear_norm (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer *x,
+rec_linear_norm (QomniVkDecoder *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer *x,
                  uint32_t x_off, uint32_t x_stride, const QomniVkBuffer *y, uint32_t y_off,
                  uint32_t y_stride, int n, gboolean acc, const QomniVkBuffer *gain,
                  uint32_t g_off, float eps)
@@ -408,7 +532,7 @@ rec_linear_norm (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBu
 }
 
 static void
-rec_linear (QomniVkThinker *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer *x,
+rec_linear (QomniVkDecoder *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer *x,
             uint32_t x_off, uint32_t x_stride, const QomniVkBuffer *y, uint32_t y_off,
             uint32_t y_stride, int n, gboolean acc)
 {
@@ -426,12 +550,92 @@ rec_rmsnorm (QomniVkCmd *c, const QomniVkBuffer *x, const QomniVkBuffer *y,
                      (n + 65534) / 65535, 1);
 }
 
-/* Records the whole stack for n rows already in t->x; then the final norm, and the last
- * row's logits and argmax. */
+/* y[n, rows] = silu(x̂·Gᵀ) ⊙ (x̂·Uᵀ) for a dense [gate; up] weight; x̂ = x RMS-normalized
+ * with the post-attention gain inside the matvec when `norm`. */
 static void
-rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
+rec_swiglu (QomniVkDecoder *t, QomniVkCmd *c, const VkW *w, const QomniVkBuffer *x,
+            const QomniVkBuffer *y, const QomniVkBuffer *gain, int n, gboolean norm)
 {
-  const int H = t->H, hd = t->hd, half = hd / 2, K = t->K, I = t->I, p0 = t->n_past;
+  const int rows = w->rows / 2;
+  QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, w->dtype);
+  const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
+  QomniVkMatvecPush p = { .rows = rows, .cols = w->cols, .x_stride = w->cols,
+                          .y_stride = rows, .x_div = 1, .flags = norm ? QOMNI_VK_NORM : 0,
+                          .g_off = t->H, .eps = (float) t->cfg.rms_norm_eps };
+  QomniVkBind b[] = { { w->buf }, { x }, { y }, { t->ids }, { gain } };
+  qomni_vk_dispatch (c, sw, b, 5, &p, sizeof p, (rows + nr - 1) / nr, n, 1);
+}
+
+/* MoE (§2.6) on n rows of mx (x itself when `dec`: the norm rides inside the router and
+ * the experts' gate/up matvec): router → softmax/top-k/renorm → experts by id → weighted
+ * sum into x, plus the sigmoid-gated shared expert where there is one (the talker). */
+static void
+rec_moe (QomniVkDecoder *t, QomniVkCmd *c, const Layer *ly, const QomniVkBuffer *mx, int n,
+         gboolean dec)
+{
+  const int H = t->H, K = t->K, I = t->I;
+  const float eps = (float) t->cfg.rms_norm_eps;
+  if (dec)
+    rec_linear_norm (t, c, &ly->router, t->x, 0, H, t->rlog, 0, t->R, n, FALSE, ly->vec, H,
+                     eps);
+  else
+    rec_linear (t, c, &ly->router, t->xn, 0, H, t->rlog, 0, t->R, n, FALSE);
+  /* with a shared expert, the router's last row is its gate: sigmoid(gate) goes to
+   * tw[n·K + r] */
+  QomniVkTopkPush tp = { .n = n, .E = t->E, .K = K, .renorm = t->cfg.norm_topk_prob,
+                         .l_stride = t->R, .shared_gate = t->Is > 0, .sg_off = n * K };
+  QomniVkBind bt[] = { { t->rlog }, { t->ids }, { t->tw } };
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_TOPK, bt, 3, &tp, sizeof tp, n, 1, 1);
+  /* the shared expert's gate/up reads x before any down projection adds to it */
+  if (t->Is > 0)
+    rec_swiglu (t, c, &ly->sh_gate_up, mx, t->gs, ly->vec, n, dec);
+  QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, ly->gate_up.dtype);
+  const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
+  QomniVkMatvecPush gp = { .rows = I, .cols = H, .x_stride = H, .y_stride = I,
+                           .expert_stride = 2 * I * H, .x_div = K,
+                           .flags = QOMNI_VK_USE_IDS | (dec ? QOMNI_VK_NORM : 0),
+                           .g_off = H, .eps = eps };
+  QomniVkBind bg[] = { { ly->gate_up.buf }, { mx }, { t->g }, { t->ids }, { ly->vec } };
+  qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (I + nr - 1) / nr, n * K, 1);
+  QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->down.dtype);
+  if (dec) {
+    /* x += Σ_j w_j · down_j(g_j): the combine rides on the down projection */
+    QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
+                             .expert_stride = H * I, .x_div = 1,
+                             .flags = QOMNI_VK_USE_IDS | QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE,
+                             .nslot = K };
+    QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->x }, { t->ids }, { t->tw } };
+    qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n, 1);
+  } else {
+    QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
+                             .expert_stride = H * I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
+    QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->y }, { t->ids }, { t->g } };
+    qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n * K, 1);
+    QomniVkCombinePush cp = { .n = n, .H = H, .K = K };
+    QomniVkBind bc[] = { { t->x }, { t->y }, { t->tw } };
+    qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (H + 255) / 256,
+                       n, 1);
+  }
+  if (t->Is > 0) {
+    /* x += sigmoid(x̂·w_sg) · down_s(silu(gate_s(x̂)) ⊙ up_s(x̂)): the gate is the slot
+     * weight of a one-slot KSUM */
+    QomniVkMatvecPush sp = { .rows = H, .cols = t->Is, .x_stride = t->Is, .y_stride = H,
+                             .x_div = 1, .flags = QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE,
+                             .g_off = n * K, .nslot = 1 };
+    QomniVkPipe sd = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->sh_down.dtype);
+    QomniVkBind bs[] = { { ly->sh_down.buf }, { t->gs }, { t->x }, { t->ids }, { t->tw } };
+    const uint32_t snr = qomni_vk_pipe_spec (sd, 1);
+    qomni_vk_dispatch (c, sd, bs, 5, &sp, sizeof sp, (H + snr - 1) / snr, n, 1);
+  }
+}
+
+/* Records the whole stack for n rows already in t->x at positions n_past …, then the final
+ * norm; cos/sin of the rows at cs_off and cs_off + sin_off of cs. */
+static void
+rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
+           const QomniVkBuffer *cs, uint32_t cs_off, uint32_t sin_off, gboolean flush)
+{
+  const int H = t->H, hd = t->hd, p0 = t->n_past;
   const float eps = (float) t->cfg.rms_norm_eps;
   const gboolean dec = n <= DECODE_ROWS;
   for (int l = 0; l < t->L; l++) {
@@ -442,10 +646,10 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
                        eps);
       QomniVkRopeQkvPush rp = { .n = n, .nh = t->nh, .nkv = t->nkv, .hd = hd,
                                 .x_stride = t->QKV, .kv_off = p0 * t->kvd, .kv_stride = t->kvd,
-                                .cs_off = t->step_cs, .sin_off = n * half,
+                                .cs_off = cs_off, .sin_off = sin_off,
                                 .qnorm_off = 2 * H, .knorm_off = 2 * H + hd,
                                 .flags = ly->qk_norm, .eps = eps };
-      QomniVkBind br[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->step },
+      QomniVkBind br[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { cs },
                            { ly->vec } };
       qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE_QKV, br, 5, &rp, sizeof rp,
                          t->nh + 2 * t->nkv, n, 1);
@@ -454,9 +658,9 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
       rec_linear (t, c, &ly->qkv, t->xn, 0, H, t->qkv, 0, t->QKV, n, FALSE);
       /* q: head norm + RoPE in place; k: the same, written into the cache at p0 */
       QomniVkRopePush rq = { .n = n, .heads = t->nh, .hd = hd, .x_stride = t->QKV,
-                             .y_stride = t->QKV, .cs_off = t->step_cs, .sin_off = n * half,
+                             .y_stride = t->QKV, .cs_off = cs_off, .sin_off = sin_off,
                              .norm_off = 2 * H, .flags = ly->qk_norm, .eps = eps };
-      QomniVkBind bq[] = { { t->qkv }, { t->qkv }, { t->step }, { ly->vec } };
+      QomniVkBind bq[] = { { t->qkv }, { t->qkv }, { cs }, { ly->vec } };
       qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE, bq, 4, &rq, sizeof rq, t->nh, n, 1);
       QomniVkRopePush rk = rq;
       rk.heads = t->nkv;
@@ -464,7 +668,7 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
       rk.y_off = p0 * t->kvd;
       rk.y_stride = t->kvd;
       rk.norm_off = 2 * H + hd;
-      QomniVkBind bk[] = { { t->qkv }, { ly->k_cache }, { t->step }, { ly->vec } };
+      QomniVkBind bk[] = { { t->qkv }, { ly->k_cache }, { cs }, { ly->vec } };
       qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE, bk, 4, &rk, sizeof rk, t->nkv, n, 1);
       qomni_vk_cmd_copy_rows (c, t->qkv, 4 * (uint64_t) (t->qd + t->kvd),
                               4 * (uint64_t) t->QKV, ly->v_cache, 4 * (uint64_t) p0 * t->kvd,
@@ -474,9 +678,14 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
                            .q_stride = t->QKV, .kv_stride = t->kvd, .o_stride = t->qd,
                            .q_pos0 = p0, .causal = 1, .window = t->cfg.sliding_window,
                            .scale = 1.0f / sqrtf ((float) hd) };
-    if (dec) {
-      /* flash-decoding: chunks of the cache in parallel, then one merge per head */
-      ap.n_chunks = qomni_vk_attn_split (ap.m, &ap.span);
+    uint32_t span = 0;
+    const uint32_t n_chunks = qomni_vk_attn_split (ap.m, &span);
+    if (dec && n_chunks > 1) {
+      /* flash-decoding: chunks of the cache in parallel, then one merge per head. A cache
+       * that fits one chunk (the code predictor's 16 positions) needs no merge: the
+       * single-pass kernel below does the same work in one dispatch. */
+      ap.n_chunks = n_chunks;
+      ap.span = span;
       ap.o_stride = 0;
       QomniVkBind ba[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->apart } };
       qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_SPLIT, ba, 4, &ap, sizeof ap, t->nh, n,
@@ -492,66 +701,34 @@ rec_stack (QomniVkThinker *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host)
     /* x += o_proj(att): the residual add rides on the product */
     rec_linear (t, c, &ly->o, t->att, 0, t->qd, t->x, 0, H, n, TRUE);
 
-    /* MoE (§2.6): router → softmax/top-k/renorm → experts by id → weighted sum into x.
-     * Decode: the post-attention norm rides inside the router and the experts' gate/up
-     * matvec (each normalizes x itself), so xn is never written. */
+    /* The MLP. Decode: the post-attention norm rides inside the first matvec of each
+     * branch (each normalizes x itself), so xn is never written. */
     const QomniVkBuffer *mx = dec ? t->x : t->xn;
-    if (dec)
-      rec_linear_norm (t, c, &ly->router, t->x, 0, H, t->rlog, 0, t->E, n, FALSE, ly->vec, H,
-                       eps);
-    else {
+    if (!dec)
       rec_rmsnorm (c, t->x, t->xn, ly->vec, H, n, H, eps);
-      rec_linear (t, c, &ly->router, t->xn, 0, H, t->rlog, 0, t->E, n, FALSE);
-    }
-    QomniVkTopkPush tp = { .n = n, .E = t->E, .K = K, .renorm = t->cfg.norm_topk_prob };
-    QomniVkBind bt[] = { { t->rlog }, { t->ids }, { t->tw } };
-    qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_TOPK, bt, 3, &tp, sizeof tp, n, 1, 1);
-    QomniVkPipe sw = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_SWIGLU_F32, ly->gate_up.dtype);
-    const uint32_t nr = qomni_vk_pipe_spec (sw, 1);
-    QomniVkMatvecPush gp = { .rows = I, .cols = H, .x_stride = H, .y_stride = I,
-                             .expert_stride = 2 * I * H, .x_div = K,
-                             .flags = QOMNI_VK_USE_IDS | (dec ? QOMNI_VK_NORM : 0),
-                             .g_off = H, .eps = eps };
-    QomniVkBind bg[] = { { ly->gate_up.buf }, { mx }, { t->g }, { t->ids }, { ly->vec } };
-    qomni_vk_dispatch (c, sw, bg, 5, &gp, sizeof gp, (I + nr - 1) / nr, n * K, 1);
-    QomniVkPipe dn = qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATVEC_F32, ly->down.dtype);
-    if (dec) {
-      /* x += Σ_j w_j · down_j(g_j): the combine rides on the down projection */
-      QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
-                               .expert_stride = H * I, .x_div = 1,
-                               .flags = QOMNI_VK_USE_IDS | QOMNI_VK_KSUM | QOMNI_VK_ACCUMULATE,
-                               .nslot = K };
-      QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->x }, { t->ids }, { t->tw } };
-      qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n, 1);
+    if (!ly->moe) {
+      /* dense SwiGLU (the code predictor): x += down(silu(gate(x̂)) ⊙ up(x̂)) */
+      rec_swiglu (t, c, &ly->gate_up, mx, t->g, ly->vec, n, dec);
+      rec_linear (t, c, &ly->down, t->g, 0, t->Id, t->x, 0, H, n, TRUE);
     } else {
-      QomniVkMatvecPush dp = { .rows = H, .cols = I, .x_stride = I, .y_stride = H,
-                               .expert_stride = H * I, .x_div = 1, .flags = QOMNI_VK_USE_IDS };
-      QomniVkBind bd[] = { { ly->down.buf }, { t->g }, { t->y }, { t->ids }, { t->g } };
-      qomni_vk_dispatch (c, dn, bd, 5, &dp, sizeof dp, (H + nr - 1) / nr, n * K, 1);
-      QomniVkCombinePush cp = { .n = n, .H = H, .K = K };
-      QomniVkBind bc[] = { { t->x }, { t->y }, { t->tw } };
-      qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_COMBINE, bc, 3, &cp, sizeof cp, (H + 255) / 256,
-                         n, 1);
+      rec_moe (t, c, ly, mx, n, dec);
     }
     /* hand the first layers to the GPU while the rest are recorded */
-    if (dec && (l == 1 || l == 5 || l == 13 || l == 29))
+    if (flush && dec && (l == 1 || l == 5 || l == 13 || l == 29))
       qomni_vk_cmd_flush (c);
     if (layers_host)
       qomni_vk_cmd_copy (c, t->x, 0, layers_host, 4 * (uint64_t) l * n * H,
                          4 * (uint64_t) n * H);
   }
   rec_rmsnorm (c, t->x, t->x, t->final_norm, 0, n, H, eps);
-  rec_linear (t, c, &t->lm_head, t->x, (n - 1) * H, H, t->logits_dev, 0, t->V, 1, FALSE);
-  QomniVkArgmaxPush am = { .n = t->V, .out_off = 0 };
-  QomniVkBind bm[] = { { t->logits_dev }, { t->out } };
-  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ARGMAX, bm, 2, &am, sizeof am, 1, 1, 1);
+  t->n_past += n;
 }
 
-static void
-write_rope_tables (QomniVkThinker *t, const int *pos, int pos_stride, int n)
+void
+qomni_vk_decoder_rope_table (const QomniVkDecoder *t, const int *pos, int pos_stride, int n,
+                             float *cs)
 {
   const int half = t->hd / 2;
-  float *cs = (float *) t->step->map + t->step_cs;
   for (int r = 0; r < n; r++)
     for (int i = 0; i < half; i++) {
       const float p = (float) pos[t->slot_axis[i] * pos_stride + r];
@@ -561,16 +738,65 @@ write_rope_tables (QomniVkThinker *t, const int *pos, int pos_stride, int n)
     }
 }
 
-static gboolean
-run (QomniVkThinker *t, int n, gboolean from_ids, float *layers, float *hidden, float *logits,
-     int *next, GError **error)
+int qomni_vk_decoder_rope_half (const QomniVkDecoder *t) { return t->hd / 2; }
+int qomni_vk_decoder_vocab (const QomniVkDecoder *t) { return t->V; }
+
+static void
+write_rope_tables (QomniVkDecoder *t, const int *pos, int pos_stride, int n)
 {
-  if (t->n_past + n > t->max_ctx) {
+  qomni_vk_decoder_rope_table (t, pos, pos_stride, n, (float *) t->step->map + t->step_cs);
+}
+
+static gboolean
+check_room (const QomniVkDecoder *t, int n, GError **error)
+{
+  if (t->n_past + n > t->max_ctx || n > t->max_batch) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT,
                  "the context is full: %d cached + %d new positions exceed %d", t->n_past, n,
                  t->max_ctx);
     return FALSE;
   }
+  return TRUE;
+}
+
+gboolean
+qomni_vk_decoder_record (QomniVkDecoder *t, QomniVkCmd *c, int n, const QomniVkBuffer *cs,
+                         uint32_t cs_off, uint32_t sin_off, GError **error)
+{
+  if (!check_room (t, n, error))
+    return FALSE;
+  rec_stack (t, c, n, NULL, cs, cs_off, sin_off, FALSE);
+  return TRUE;
+}
+
+void
+qomni_vk_decoder_record_head (QomniVkDecoder *t, QomniVkCmd *c, int table, int row,
+                              const QomniVkBuffer *dst, uint32_t dst_off)
+{
+  g_assert (table >= 0 && table < t->n_tables && t->lm_head[table].buf);
+  rec_linear (t, c, &t->lm_head[table], t->x, (uint32_t) row * t->H, t->H, dst, dst_off, t->V,
+              1, FALSE);
+}
+
+void
+qomni_vk_decoder_record_embed (QomniVkDecoder *t, QomniVkCmd *c, int table,
+                               const QomniVkBuffer *ids, uint32_t ids_off, int n,
+                               const QomniVkBuffer *dst, uint32_t dst_off)
+{
+  g_assert (table >= 0 && table < t->n_tables && t->embed[table].buf);
+  const VkW *e = &t->embed[table];
+  QomniVkEmbedPush ep = { .cols = t->H, .n = n, .ids_off = ids_off, .y_off = dst_off };
+  QomniVkBind be[] = { { e->buf }, { ids }, { dst } };
+  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_EMBED_F32, e->dtype), be, 3, &ep,
+                     sizeof ep, 1, n, 1);
+}
+
+static gboolean
+run (QomniVkDecoder *t, int n, gboolean from_ids, float *layers, float *hidden, float *logits,
+     int *next, GError **error)
+{
+  if (!check_room (t, n, error))
+    return FALSE;
   QomniVkBuffer *lh = NULL;
   if (layers) {
     lh = qomni_vk_buffer_new (t->vk, 4 * (uint64_t) t->L * n * t->H, QOMNI_VK_MEM_HOST,
@@ -583,35 +809,40 @@ run (QomniVkThinker *t, int n, gboolean from_ids, float *layers, float *hidden, 
     qomni_vk_buffer_free (t->vk, lh);
     return FALSE;
   }
-  if (from_ids) {
-    QomniVkEmbedPush ep = { .cols = t->H, .n = n, .ids_off = t->step_ids };
-    QomniVkBind be[] = { { t->embed.buf }, { t->step }, { t->x } };
-    qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_EMBED_F32, t->embed.dtype), be,
-                       3, &ep, sizeof ep, 1, n, 1);
-  } else {
+  if (from_ids)
+    qomni_vk_decoder_record_embed (t, c, 0, t->step, t->step_ids, n, t->x, 0);
+  else
     qomni_vk_cmd_copy (c, t->step, 4 * t->step_x, t->x, 0, 4 * (uint64_t) n * t->H);
+  const int p0 = t->n_past;
+  rec_stack (t, c, n, lh, t->step, t->step_cs, n * (t->hd / 2), TRUE);
+  const gboolean head = t->lm_head[0].buf != NULL;
+  if (head && (logits || next)) {
+    qomni_vk_decoder_record_head (t, c, 0, n - 1, t->logits_dev, 0);
+    QomniVkArgmaxPush am = { .n = t->V, .out_off = 0 };
+    QomniVkBind bm[] = { { t->logits_dev }, { t->out } };
+    qomni_vk_dispatch (c, QOMNI_VK_PIPE_ARGMAX, bm, 2, &am, sizeof am, 1, 1, 1);
+    if (logits)
+      qomni_vk_cmd_copy (c, t->logits_dev, 0, t->out, 16, 4 * (uint64_t) t->V);
   }
-  rec_stack (t, c, n, lh);
-  if (logits)
-    qomni_vk_cmd_copy (c, t->logits_dev, 0, t->out, 16, 4 * (uint64_t) t->V);
   gboolean ok = qomni_vk_cmd_submit (c, error);
   if (ok) {
-    t->n_past += n;
-    if (next)
+    if (next && head)
       *next = (int) ((guint32 *) t->out->map)[0];
-    if (logits)
+    if (logits && head)
       memcpy (logits, (char *) t->out->map + 16, sizeof (float) * t->V);
     if (layers)
       memcpy (layers, lh->map, 4 * (size_t) t->L * n * t->H);
     if (hidden)
       ok = qomni_vk_download (t->vk, t->x, 0, hidden, 4 * (size_t) n * t->H, error);
   }
+  if (!ok)
+    t->n_past = p0;
   qomni_vk_buffer_free (t->vk, lh);
   return ok;
 }
 
 gboolean
-qomni_vk_thinker_forward (QomniVkThinker *t, const float *x, int n, const int *pos,
+qomni_vk_decoder_forward (QomniVkDecoder *t, const float *x, int n, const int *pos,
                           float *layers, float *hidden, float *logits, int *next, GError **error)
 {
   gboolean ok = TRUE;
@@ -632,7 +863,7 @@ qomni_vk_thinker_forward (QomniVkThinker *t, const float *x, int n, const int *p
 }
 
 gboolean
-qomni_vk_thinker_decode (QomniVkThinker *t, int id, int pos, float *logits, int *next,
+qomni_vk_thinker_decode (QomniVkDecoder *t, int id, int pos, float *logits, int *next,
                          GError **error)
 {
   if (id < 0 || id >= t->V) {

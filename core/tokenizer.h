@@ -74,6 +74,13 @@ void qomni_chat_text (QomniChat *chat, const char *text);
 void qomni_chat_audio (QomniChat *chat, int n_audio_tokens);
 void qomni_chat_image (QomniChat *chat, int n_image_tokens);
 void qomni_chat_video (QomniChat *chat, int n_video_tokens);
+/* A video with its soundtrack (use_audio_in_video): <|vision_start|><|audio_start|>, then
+ * grid_t · tokens_per_grid <|video_pad|> and n_audio_tokens <|audio_pad|> merged in time
+ * order (temporal patch k at k · second_per_grid · position_id_per_seconds, audio token a
+ * at a; video first on a tie), then <|audio_end|><|vision_end|>. */
+void qomni_chat_video_with_audio (QomniChat *chat, int grid_t, int tokens_per_grid,
+                                  float second_per_grid, int position_id_per_seconds,
+                                  int n_audio_tokens);
 /* Closes the open turn with <|im_end|>\n. */
 void qomni_chat_end (QomniChat *chat);
 /* Appends the generation prompt <|im_start|>assistant\n. */

@@ -25,6 +25,8 @@ typedef struct {
 #define MATVEC(s) { s, 5, sizeof (QomniVkMatvecPush), { 128, 2 }, 2 }
 #define MATMUL(s) { s, 3, sizeof (QomniVkMatmulPush), { 256 }, 1 }
 #define EMBED(s) { s, 3, sizeof (QomniVkEmbedPush), { 128 }, 1 }
+#define CONV(s) { s, 4, sizeof (QomniVkConvPush), { 256 }, 1 }
+#define EMBED_MEAN(s) { s, 3, sizeof (QomniVkEmbedMeanPush), { 128 }, 1 }
 
 static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_MATVEC_F32] = MATVEC ("matvec_f32"),
@@ -66,6 +68,26 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_MOE_COMBINE] = { "moe_combine", 3, sizeof (QomniVkCombinePush), { 256 }, 1 },
   [QOMNI_VK_PIPE_ARGMAX] = { "argmax", 2, sizeof (QomniVkArgmaxPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_FILL_RANDOM] = { "fill_random", 1, sizeof (QomniVkFillPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_CONV1D_F32] = CONV ("conv1d_f32"),
+  [QOMNI_VK_PIPE_CONV1D_F16] = CONV ("conv1d_f16"),
+  [QOMNI_VK_PIPE_CONV1D_BF16] = CONV ("conv1d_bf16"),
+  [QOMNI_VK_PIPE_CONV1D_T_F32] = CONV ("conv1d_t_f32"),
+  [QOMNI_VK_PIPE_CONV1D_T_F16] = CONV ("conv1d_t_f16"),
+  [QOMNI_VK_PIPE_CONV1D_T_BF16] = CONV ("conv1d_t_bf16"),
+  [QOMNI_VK_PIPE_CONV1D_N_F32] = CONV ("conv1d_n_f32"),
+  [QOMNI_VK_PIPE_CONV1D_N_F16] = CONV ("conv1d_n_f16"),
+  [QOMNI_VK_PIPE_CONV1D_N_BF16] = CONV ("conv1d_n_bf16"),
+  [QOMNI_VK_PIPE_CONV1D_TN_F32] = CONV ("conv1d_tn_f32"),
+  [QOMNI_VK_PIPE_CONV1D_TN_F16] = CONV ("conv1d_tn_f16"),
+  [QOMNI_VK_PIPE_CONV1D_TN_BF16] = CONV ("conv1d_tn_bf16"),
+  [QOMNI_VK_PIPE_EMBED_MEAN_F32] = EMBED_MEAN ("embed_mean_f32"),
+  [QOMNI_VK_PIPE_EMBED_MEAN_F16] = EMBED_MEAN ("embed_mean_f16"),
+  [QOMNI_VK_PIPE_EMBED_MEAN_BF16] = EMBED_MEAN ("embed_mean_bf16"),
+  [QOMNI_VK_PIPE_DWCONV1D] = { "dwconv1d", 3, sizeof (QomniVkDwConvPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_SNAKE] = { "snake", 3, sizeof (QomniVkSnakePush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_SCALE_ADD] = { "scale_add", 3, sizeof (QomniVkScaleAddPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_FILL_RANDOM_BLOCKS] = { "fill_random_blocks", 1, sizeof (QomniVkFillBlocksPush),
+                                         { 64 }, 1 },
 };
 _Static_assert (G_N_ELEMENTS (pipe_table) == QOMNI_VK_PIPE_COUNT, "one row per pipeline");
 
@@ -103,6 +125,8 @@ struct _QomniVk {
   PFN_vkCmdPushDescriptorSetKHR push_desc;
   Pipe pipes[QOMNI_VK_PIPE_COUNT];
   QomniVkBuffer *staging;
+  VkDebugUtilsMessengerEXT messenger;   /* with QOMNI_VULKAN_VALIDATION */
+  gint validation_messages;
 };
 
 struct _QomniVkCmd {
@@ -114,6 +138,8 @@ struct _QomniVkCmd {
   guint n_flushed;             /* command buffers already submitted by qomni_vk_cmd_flush */
   QomniVkPipe *ts_pipe;        /* [MAX_TIMESTAMPS] which pipeline ended at stamp i+1 */
   GError *error;               /* first failure while recording */
+  gboolean reusable;           /* submitted again and again; freed by qomni_vk_cmd_abandon */
+  gboolean ended;              /* recording finished */
 };
 
 static const char *
@@ -170,6 +196,26 @@ qomni_vk_pipe_for_dtype (QomniVkPipe family, int dtype)
   return (int) family + order[dtype];
 }
 
+int
+qomni_vk_pipe_for_float_dtype (QomniVkPipe family, int dtype)
+{
+  const int p = qomni_vk_pipe_for_dtype (family, dtype);
+  return p < 0 || p - (int) family > 2 ? -1 : p;
+}
+
+int
+qomni_vk_conv_pipe (int dtype, gboolean transposed, uint32_t R, uint32_t *tile_r,
+                    uint32_t *tile_m)
+{
+  const gboolean narrow = R <= 32;
+  *tile_r = narrow ? 16 : 64;
+  *tile_m = narrow ? 256 : 64;
+  return qomni_vk_pipe_for_float_dtype (
+      narrow ? (transposed ? QOMNI_VK_PIPE_CONV1D_TN_F32 : QOMNI_VK_PIPE_CONV1D_N_F32)
+             : (transposed ? QOMNI_VK_PIPE_CONV1D_T_F32 : QOMNI_VK_PIPE_CONV1D_F32),
+      dtype);
+}
+
 static gboolean
 has_ext (const VkExtensionProperties *exts, uint32_t n, const char *name)
 {
@@ -221,6 +267,31 @@ finish_setup (QomniVk *vk, GError **error)
   return TRUE;
 }
 
+/* Validation-layer messages: counted and logged as GLib warnings; with
+ * QOMNI_VULKAN_VALIDATION=fatal (the validation test suite) the first one aborts the
+ * program, so no test can pass over a message. */
+static VKAPI_ATTR VkBool32 VKAPI_CALL
+on_validation_message (VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                       VkDebugUtilsMessageTypeFlagsEXT types,
+                       const VkDebugUtilsMessengerCallbackDataEXT *data, void *user)
+{
+  QomniVk *vk = user;
+  g_atomic_int_inc (&vk->validation_messages);
+  const char *what =
+    severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT ? "error" : "warning";
+  const char *msg = data && data->pMessage ? data->pMessage : "(no message)";
+  if (g_strcmp0 (g_getenv ("QOMNI_VULKAN_VALIDATION"), "fatal") == 0)
+    g_error ("Vulkan validation %s: %s", what, msg);
+  g_warning ("Vulkan validation %s: %s", what, msg);
+  return VK_FALSE;
+}
+
+int
+qomni_vk_validation_messages (QomniVk *vk)
+{
+  return g_atomic_int_get (&vk->validation_messages);
+}
+
 QomniVk *
 qomni_vk_new (int index, GError **error)
 {
@@ -229,14 +300,44 @@ qomni_vk_new (int index, GError **error)
                             .pApplicationName = "qomni", .apiVersion = VK_API_VERSION_1_2 };
   VkInstanceCreateInfo ici = { .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
                                .pApplicationInfo = &app };
-  /* QOMNI_VULKAN_VALIDATION=1 turns the Khronos validation layer on (tests). */
+  /* QOMNI_VULKAN_VALIDATION=1 (or =fatal) turns the Khronos validation layer on, its
+   * messages routed through on_validation_message. */
   const char *layers[] = { "VK_LAYER_KHRONOS_validation" };
+  const char *instance_exts[] = { VK_EXT_DEBUG_UTILS_EXTENSION_NAME };
   const char *val = g_getenv ("QOMNI_VULKAN_VALIDATION");
-  if (val && *val && strcmp (val, "0")) {
+  const gboolean validate = val && *val && strcmp (val, "0");
+  VkDebugUtilsMessengerCreateInfoEXT mci = {
+    .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+    .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT
+                       | VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+    .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT
+                   | VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT,
+    .pfnUserCallback = on_validation_message, .pUserData = vk };
+  if (validate) {
     ici.enabledLayerCount = 1;
     ici.ppEnabledLayerNames = layers;
+    ici.enabledExtensionCount = 1;
+    ici.ppEnabledExtensionNames = instance_exts;
+    ici.pNext = &mci;   /* also covers vkCreateInstance and vkDestroyInstance */
   }
   VkResult r = vkCreateInstance (&ici, NULL, &vk->instance);
+  if (r == VK_ERROR_LAYER_NOT_PRESENT || r == VK_ERROR_EXTENSION_NOT_PRESENT) {
+    /* a validation run must not turn into a skip for want of the layer */
+    if (g_strcmp0 (val, "fatal") == 0)
+      g_error ("QOMNI_VULKAN_VALIDATION=fatal but the Khronos validation layer is not "
+               "installed (Debian: vulkan-validationlayers)");
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
+                 "QOMNI_VULKAN_VALIDATION is set but the Khronos validation layer is not "
+                 "installed (Debian: vulkan-validationlayers): %s", vk_result_str (r));
+    g_free (vk);
+    return NULL;
+  }
+  if (r == VK_SUCCESS && validate) {
+    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
+      vkGetInstanceProcAddr (vk->instance, "vkCreateDebugUtilsMessengerEXT");
+    if (create)
+      create (vk->instance, &mci, NULL, &vk->messenger);
+  }
   if (r != VK_SUCCESS) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
                  "cannot create a Vulkan instance: %s (is a Vulkan driver installed?)",
@@ -435,6 +536,12 @@ qomni_vk_free (QomniVk *vk)
     if (!vk->borrowed)
       vkDestroyDevice (vk->device, NULL);
   }
+  if (vk->messenger) {
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)
+      vkGetInstanceProcAddr (vk->instance, "vkDestroyDebugUtilsMessengerEXT");
+    if (destroy)
+      destroy (vk->instance, vk->messenger, NULL);
+  }
   if (vk->instance && !vk->borrowed)
     vkDestroyInstance (vk->instance, NULL);
   if (vk->queue || vk->device)
@@ -600,14 +707,15 @@ pipe_ensure (QomniVk *vk, QomniVkPipe id, GError **error)
 
 /* ---- command buffers ---- */
 
-QomniVkCmd *
-qomni_vk_cmd_begin (QomniVk *vk, GError **error)
+static QomniVkCmd *
+cmd_begin (QomniVk *vk, gboolean reusable, GError **error)
 {
   QomniVkCmd *c = g_new0 (QomniVkCmd, 1);
   c->vk = vk;
+  c->reusable = reusable;
   /* One pool per command buffer: recording never contends with another thread's. */
   VkCommandPoolCreateInfo pci = { .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-                                  .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
+                                  .flags = reusable ? 0 : VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
                                   .queueFamilyIndex = vk->qfam };
   if (!check (vkCreateCommandPool (vk->device, &pci, NULL, &c->pool), error, "command pool")) {
     g_free (c);
@@ -618,7 +726,8 @@ qomni_vk_cmd_begin (QomniVk *vk, GError **error)
                                      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                      .commandBufferCount = 1 };
   VkCommandBufferBeginInfo bi = { .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                  .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
+                                  .flags = reusable ? 0
+                                                    : VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT };
   if (!check (vkAllocateCommandBuffers (vk->device, &ai, &c->cb), error, "command buffer")
       || !check (vkBeginCommandBuffer (c->cb, &bi), error, "command buffer")) {
     qomni_vk_cmd_abandon (c);
@@ -636,6 +745,18 @@ qomni_vk_cmd_begin (QomniVk *vk, GError **error)
     }
   }
   return c;
+}
+
+QomniVkCmd *
+qomni_vk_cmd_begin (QomniVk *vk, GError **error)
+{
+  return cmd_begin (vk, FALSE, error);
+}
+
+QomniVkCmd *
+qomni_vk_cmd_begin_reusable (QomniVk *vk, GError **error)
+{
+  return cmd_begin (vk, TRUE, error);
 }
 
 static void
@@ -759,6 +880,7 @@ void
 qomni_vk_cmd_flush (QomniVkCmd *c)
 {
   QomniVk *vk = c->vk;
+  g_assert (!c->reusable);
   if (c->error)
     return;
   VkCommandBuffer next = VK_NULL_HANDLE;
@@ -830,10 +952,12 @@ qomni_vk_cmd_submit (QomniVkCmd *c, GError **error)
   if (c->error) {
     g_propagate_error (error, c->error);
     c->error = NULL;
-    qomni_vk_cmd_abandon (c);
+    if (!c->reusable)
+      qomni_vk_cmd_abandon (c);
     return FALSE;
   }
-  gboolean ok = check (vkEndCommandBuffer (c->cb), error, "recording");
+  gboolean ok = c->ended || check (vkEndCommandBuffer (c->cb), error, "recording");
+  c->ended = TRUE;
   VkFence fence = VK_NULL_HANDLE;
   VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
   if (ok)
@@ -852,7 +976,8 @@ qomni_vk_cmd_submit (QomniVkCmd *c, GError **error)
     collect_timestamps (c);
   if (fence)
     vkDestroyFence (vk->device, fence, NULL);
-  qomni_vk_cmd_abandon (c);
+  if (!c->reusable)
+    qomni_vk_cmd_abandon (c);
   return ok;
 }
 
@@ -928,6 +1053,12 @@ void
 qomni_vk_profile_enable (QomniVk *vk, gboolean on)
 {
   vk->profile = on;
+}
+
+gboolean
+qomni_vk_profile_enabled (const QomniVk *vk)
+{
+  return vk->profile;
 }
 
 void

@@ -97,12 +97,38 @@ typedef enum {
   QOMNI_VK_PIPE_MOE_COMBINE,
   QOMNI_VK_PIPE_ARGMAX,
   QOMNI_VK_PIPE_FILL_RANDOM,
+  QOMNI_VK_PIPE_CONV1D_F32,     /* causal conv as an implicit-im2col product (Code2Wav) */
+  QOMNI_VK_PIPE_CONV1D_F16,
+  QOMNI_VK_PIPE_CONV1D_BF16,
+  QOMNI_VK_PIPE_CONV1D_T_F32,   /* causal transposed conv, trimmed as CausalTransConv1d */
+  QOMNI_VK_PIPE_CONV1D_T_F16,
+  QOMNI_VK_PIPE_CONV1D_T_BF16,
+  QOMNI_VK_PIPE_CONV1D_N_F32,   /* the same two with 16 × 256 tiles, for ≤ 32 channels */
+  QOMNI_VK_PIPE_CONV1D_N_F16,
+  QOMNI_VK_PIPE_CONV1D_N_BF16,
+  QOMNI_VK_PIPE_CONV1D_TN_F32,
+  QOMNI_VK_PIPE_CONV1D_TN_F16,
+  QOMNI_VK_PIPE_CONV1D_TN_BF16,
+  QOMNI_VK_PIPE_EMBED_MEAN_F32, /* mean of one row per codebook */
+  QOMNI_VK_PIPE_EMBED_MEAN_F16,
+  QOMNI_VK_PIPE_EMBED_MEAN_BF16,
+  QOMNI_VK_PIPE_DWCONV1D,       /* depthwise causal conv, f32 weights */
+  QOMNI_VK_PIPE_SNAKE,          /* SnakeBeta */
+  QOMNI_VK_PIPE_SCALE_ADD,      /* x += g ⊙ y per channel (LayerScale) */
+  QOMNI_VK_PIPE_FILL_RANDOM_BLOCKS, /* random Q8_0 / Q4_0 blocks */
   QOMNI_VK_PIPE_COUNT
 } QomniVkPipe;
 
 /* Weight-dtype variant of a family: pipe + the dtype's index in the family, or -1 when
  * the dtype has no variant. Families: MATVEC, SWIGLU, MATMUL, EMBED. */
 int qomni_vk_pipe_for_dtype (QomniVkPipe family_f32, int dtype);
+/* The same for the float-only families (f32, f16, bf16): CONV1D(_T, _N, _TN), EMBED_MEAN. */
+int qomni_vk_pipe_for_float_dtype (QomniVkPipe family_f32, int dtype);
+/* The convolution pipeline for a weight dtype, transposed or not, with R output columns
+ * (-1 for a dtype without a variant): the narrow tiles for R ≤ 32. *tile_r, *tile_m: its
+ * tile, so the grid is (⌈R/tile_r⌉, ⌈M/tile_m⌉). */
+int qomni_vk_conv_pipe (int dtype, gboolean transposed, uint32_t R, uint32_t *tile_r,
+                        uint32_t *tile_m);
 
 const char *qomni_vk_pipe_name (QomniVkPipe pipe);
 /* Specialization constant i of a pipeline (0: workgroup width; matvec 1: rows per group). */
@@ -120,6 +146,9 @@ QomniVk *qomni_vk_new_borrowed (VkInstance instance, VkPhysicalDevice phys, VkDe
                                 uint32_t queue_family, GError **error);
 #endif
 void qomni_vk_free (QomniVk *vk);
+/* Warnings and errors the validation layer reported so far (QOMNI_VULKAN_VALIDATION=1);
+ * each is also logged with g_warning. */
+int qomni_vk_validation_messages (QomniVk *vk);
 
 const char *qomni_vk_device_name (const QomniVk *vk);
 /* The largest range one binding may cover (maxStorageBufferRange). */
@@ -141,6 +170,10 @@ gboolean qomni_vk_download (QomniVk *vk, const QomniVkBuffer *src, uint64_t offs
 
 /* (transfer full) A primary command buffer being recorded. */
 QomniVkCmd *qomni_vk_cmd_begin (QomniVk *vk, GError **error);
+/* (transfer full) The same, for work that repeats unchanged but for the contents of its
+ * buffers (the code predictor's frame): qomni_vk_cmd_submit runs it and keeps it, so it can
+ * be submitted again without recording; qomni_vk_cmd_abandon frees it. No flush. */
+QomniVkCmd *qomni_vk_cmd_begin_reusable (QomniVk *vk, GError **error);
 /* Records one dispatch. Asserts (a programmer error) when the binding count or the
  * push-constant size differ from the pipeline's declaration. Follows it with a
  * compute→compute barrier, so every dispatch sees the previous ones' writes. Pipelines
@@ -161,15 +194,16 @@ void qomni_vk_cmd_fill (QomniVkCmd *cmd, const QomniVkBuffer *dst, uint64_t off,
  * decode step's ~500 dispatches). Order and barriers carry across; failures are kept and
  * reported by qomni_vk_cmd_submit. */
 void qomni_vk_cmd_flush (QomniVkCmd *cmd);
-/* Submits, waits for the fence, collects timestamps, frees cmd. Device loss is
- * QOMNI_ERROR_DEVICE. */
+/* Submits, waits for the fence, collects timestamps, frees cmd (unless reusable). Device
+ * loss is QOMNI_ERROR_DEVICE. */
 gboolean qomni_vk_cmd_submit (QomniVkCmd *cmd, GError **error);
-/* Frees a command buffer without submitting it. */
+/* Frees a command buffer without submitting it (or a reusable one after its runs). */
 void qomni_vk_cmd_abandon (QomniVkCmd *cmd);
 
 /* Per-kernel profiling (QOMNI_PROFILE=1, or enabled here): each dispatch is bracketed by
  * timestamps and accumulated per pipeline. */
 void qomni_vk_profile_enable (QomniVk *vk, gboolean on);
+gboolean qomni_vk_profile_enabled (const QomniVk *vk);
 void qomni_vk_profile_reset (QomniVk *vk);
 /* Prints the table (pipeline, calls, total ms, share) to stdout. */
 void qomni_vk_profile_print (QomniVk *vk, const char *title);

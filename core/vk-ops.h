@@ -120,9 +120,11 @@ typedef struct {
 } QomniVkSoftmaxPush;
 
 /* Router: per row, softmax over E logits, top-k (ties to the lower index), optional
- * renormalization; writes ids[n, K] (uint) and weights[n, K]. */
+ * renormalization; writes ids[n, K] (uint) and weights[n, K]. Rows of logits are l_stride
+ * apart (0: E). shared_gate: logit E of each row is a shared expert's gate, and
+ * weights[sg_off + r] = sigmoid(it). */
 typedef struct {
-  uint32_t n, E, K, l_off, ids_off, w_off, renorm;
+  uint32_t n, E, K, l_off, ids_off, w_off, renorm, l_stride, shared_gate, sg_off;
 } QomniVkTopkPush;
 
 /* x[r, :] += Σ_j w[r·K + j] · y[(r·K + j), :], rows of H. */
@@ -141,5 +143,48 @@ typedef struct {
   uint32_t n_words, off_words, seed, mode;
   float scale, bias;
 } QomniVkFillPush;
+
+/* Code2Wav's causal convolutions over time-major x [L, cin] (CONV1D, CONV1D_T; weights in
+ * their PyTorch layouts at w_off of binding 0, bias [cout] f32 at b_off of binding 3):
+ * CONV1D: weight [cout, cin, k], dilation dil, y [L, cout] (set M = L).
+ * CONV1D_T: weight [cin, cout, k], k a multiple of stride, trimmed by k − stride on both
+ * sides: y [M·stride, cout] with M = L − k/stride + 1.
+ * flags: QOMNI_VK_ACCUMULATE (y += conv), QOMNI_VK_CONV_BIAS. Grid (⌈R/64⌉, ⌈M/64⌉) with
+ * R = cout (CONV1D) or stride·cout (CONV1D_T); the narrow variants (_N, _TN) take
+ * (⌈R/16⌉, ⌈M/256⌉) and suit R ≤ 32 (qomni_vk_conv_pipe in vk-device.h picks). */
+enum { QOMNI_VK_CONV_BIAS = 1u << 1 };
+typedef struct {
+  uint32_t L, M, cin, cout, k, dil, stride, w_off, x_off, y_off, b_off, flags;
+} QomniVkConvPush;
+
+/* Depthwise causal conv over [L, C]: weight [C, k] at w_off and bias [C] at b_off of
+ * binding 2 (f32). Grid-stride. */
+typedef struct {
+  uint32_t L, C, k, dil, x_off, y_off, w_off, b_off;
+} QomniVkDwConvPush;
+
+/* SnakeBeta over [n, C]: y = x + inv_beta·sin²(x·alpha), alpha [C] at a_off and inv_beta
+ * [C] at b_off of binding 2. Grid-stride; y may alias x. */
+typedef struct {
+  uint32_t n, C, x_off, y_off, a_off, b_off;
+} QomniVkSnakePush;
+
+/* x[t, c] += g[g_off + c] · y[t, c] over [n, C]. Grid-stride. */
+typedef struct {
+  uint32_t n, C, x_off, y_off, g_off;
+} QomniVkScaleAddPush;
+
+/* y[f, :] = mean over q < Q of W[q·cb + codes[codes_off + q·codes_stride + f], :] (cols
+ * elements) for f < n; grid (1, n). */
+typedef struct {
+  uint32_t cols, n, Q, cb, codes_off, codes_stride, y_off;
+} QomniVkEmbedMeanPush;
+/* Random Q8_0 (q4 = 0) or Q4_0 (q4 = 1) weights: n_blocks blocks from off_words (a word
+ * offset; blocks are packed as ggml packs them), element i uniform in [−scale, scale] from
+ * the hash fill_random uses, quantized as the CPU reference quantizers do. */
+typedef struct {
+  uint32_t n_blocks, off_words, seed, q4;
+  float scale;
+} QomniVkFillBlocksPush;
 
 G_END_DECLS

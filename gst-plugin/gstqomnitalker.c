@@ -71,6 +71,7 @@ struct _GstQomniTalker {
 
   /* READY and up */
   QomniModel *model;
+  QomniGstDevice *device_shared;  /* NULL on the CPU */
   QomniTalker *talker;
   int groups, width;
 
@@ -222,7 +223,7 @@ start_utterance (GstQomniTalker *self, GstBuffer *buf, const QomniStatesHeader *
   if (!snapshot_options (self, &opt, &error) ||
       !qomni_talker_start (self->talker, qomni_gst_states_ids (data, h), (int) h->n_rows,
                            qomni_gst_states_embed (data, h), qomni_gst_states_hidden (data, h),
-                           NULL, 0, &opt, &error)) {
+                           qomni_gst_states_grids (data, h), (int) h->n_grids, &opt, &error)) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Could not start the talker on a "
                                          "prompt of %u positions", h->n_rows);
     g_error_free (error);
@@ -353,7 +354,8 @@ static gboolean
 gst_qomni_talker_sink_query (GstPad *pad, GstObject *parent, GstQuery *query)
 {
   GstQomniTalker *self = GST_QOMNI_TALKER (parent);
-  if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model))
+  if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model) ||
+      qomni_gst_device_handle_context_query (GST_ELEMENT (self), query, self->device_shared))
     return TRUE;
   return gst_pad_query_default (pad, parent, query);
 }
@@ -383,7 +385,8 @@ gst_qomni_talker_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
     return TRUE;
   }
   case GST_QUERY_CONTEXT:
-    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model))
+    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model) ||
+        qomni_gst_device_handle_context_query (GST_ELEMENT (self), query, self->device_shared))
       return TRUE;
     break;
   default:
@@ -400,14 +403,15 @@ open_model (GstQomniTalker *self)
   g_autofree char *device = g_strdup (self->device);
   g_mutex_unlock (&self->settings_lock);
   GError *error = NULL;
-  if (!qomni_gst_device_check (device, &error)) {
+  if (!qomni_gst_device_ensure (GST_ELEMENT (self), device, &self->device_shared, &error)) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Cannot use the requested device");
     g_error_free (error);
     return FALSE;
   }
   self->model = qomni_gst_model_ensure (GST_ELEMENT (self), path, &error);
   if (self->model)
-    self->talker = qomni_talker_new (self->model->weights, self->model->config, MAX_CTX, &error);
+    self->talker = qomni_talker_new_on (self->model->weights, self->model->config, MAX_CTX,
+                                        qomni_gst_device_vk (self->device_shared), &error);
   if (!self->talker) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Could not load the talker of model %s",
                                          path ? path : "(shared)");
@@ -432,6 +436,7 @@ close_model (GstQomniTalker *self)
 {
   g_clear_pointer (&self->talker, qomni_talker_free);
   g_clear_pointer (&self->model, qomni_gst_model_release);
+  g_clear_pointer (&self->device_shared, qomni_gst_device_unref);
 }
 
 static GstStateChangeReturn
@@ -598,7 +603,7 @@ gst_qomni_talker_class_init (GstQomniTalkerClass *klass)
                          "of a neighbouring qomni element",
                          NULL, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
-    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu", "auto",
+    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu (the CPU), vulkan or vulkan:N (the talker and the code predictor on that GPU, shared with the other qomni elements through the qomni.vulkan.device context)", "auto",
                          rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_SPEAKER,
     g_param_spec_string ("speaker", "Speaker",

@@ -1,7 +1,9 @@
 /* qomnithinker — the thinker as an element.
  *
  * Each input buffer is one user turn: an embeddings buffer (one audio segment from
- * qomniencode, sent with the task's instruction) or a text buffer (the user's words). The
+ * qomniencode, sent with the task's instruction; or an image or a video, maybe with its
+ * soundtrack, sent with `prompt` or a request to describe it) or a text buffer (the user's
+ * words). The
  * chain function builds the chat prompt, prefills and streams the answer downstream a token
  * at a time; a FLUSH_START interrupts it between tokens. After each answer it pushes the
  * `rstranscribe/final-transcript` event, as gst-plugins-rs transcribers do.
@@ -65,6 +67,7 @@ enum {
 typedef struct {
   char *system_prompt;
   char *instruction;     /* sent after the audio; may be "" */
+  gboolean prompt_set;   /* `prompt` is set: it goes with pictures too */
   QomniGenerateParams gen;
   gboolean keep_context;
 } Settings;
@@ -152,6 +155,7 @@ settings_get (GstQomniThinker *self, Settings *s)
   g_mutex_lock (&self->settings_lock);
   s->system_prompt = g_strdup (self->system_prompt ? self->system_prompt : "");
   s->instruction = instruction_locked (self);
+  s->prompt_set = self->prompt && *self->prompt;
   s->gen = (QomniGenerateParams) {
     .sampling = { self->temperature, (int) self->top_k, self->top_p, self->repetition_penalty,
                   self->seed },
@@ -178,23 +182,46 @@ reset_conversation (GstQomniThinker *self)
   self->unfed_id = -1;
 }
 
+/* What one user turn holds besides its text. */
+typedef struct {
+  const float *audio;            /* [n_audio, H]: audio, or the picture's soundtrack */
+  int n_audio;
+  int kind;                      /* QOMNI_EMBEDDINGS_KIND_IMAGE / _VIDEO, or -1: no picture */
+  QomniVisualRows visual;
+  QomniMediaGrid grid;
+} Turn;
+
 /* (transfer full) The prompt ids of one user turn. Continuing a conversation it closes the
  * previous answer first (its last token and <|im_end|> were never fed). */
 static int *
-build_prompt (GstQomniThinker *self, const Settings *s, gboolean continuing, int n_audio,
+build_prompt (GstQomniThinker *self, const Settings *s, gboolean continuing, const Turn *turn,
               const char *user_text, int *n_ids, GError **error)
 {
+  const int n_audio = turn->n_audio;
   QomniChat *chat = qomni_chat_new ();
   if (continuing) {
     qomni_chat_text (chat, "<|im_end|>\n");
-  } else {
+  } else if (*s->system_prompt) {
+    /* an empty system-prompt leaves the system turn out, as a conversation without one */
     qomni_chat_begin (chat, "system");
     qomni_chat_text (chat, s->system_prompt);
     qomni_chat_end (chat);
   }
   qomni_chat_begin (chat, "user");
-  if (n_audio > 0)
-    qomni_chat_audio (chat, n_audio);
+  if (turn->kind == QOMNI_EMBEDDINGS_KIND_VIDEO && n_audio > 0) {
+    /* a video with its soundtrack: one run, frames and sound merged by time */
+    qomni_chat_video_with_audio (chat, turn->grid.grid_t,
+                                 turn->visual.n_rows / MAX (turn->grid.grid_t, 1),
+                                 turn->grid.second_per_grid,
+                                 self->model->config->thinker.position_id_per_seconds, n_audio);
+  } else {
+    if (turn->kind == QOMNI_EMBEDDINGS_KIND_IMAGE)
+      qomni_chat_image (chat, turn->visual.n_rows);
+    else if (turn->kind == QOMNI_EMBEDDINGS_KIND_VIDEO)
+      qomni_chat_video (chat, turn->visual.n_rows);
+    if (n_audio > 0)
+      qomni_chat_audio (chat, n_audio);
+  }
   qomni_chat_text (chat, user_text);
   qomni_chat_end (chat);
   qomni_chat_assistant_prompt (chat);
@@ -249,21 +276,28 @@ push_piece (int id, const char *text, gpointer user)
   return st->ret == GST_FLOW_OK;
 }
 
-/* Answers one user turn: n_audio rows of audio (or none) and text. */
+/* Answers one user turn: audio and/or a picture (or neither) and text. */
 static GstFlowReturn
-answer (GstQomniThinker *self, const float *audio, int n_audio, const char *user_text,
-        GstClockTime pts, GstClockTime duration)
+answer (GstQomniThinker *self, const Turn *turn, const char *user_text, GstClockTime pts,
+        GstClockTime duration)
 {
   Settings s;
   settings_get (self, &s);
   GError *error = NULL;
-  const char *text = n_audio > 0 ? s.instruction : user_text;
+  const int n_audio = turn->n_audio;
+  const char *text = user_text;
+  if (turn->kind >= 0 && !s.prompt_set)
+    text = turn->kind == QOMNI_EMBEDDINGS_KIND_IMAGE ? "Describe this image."
+           : n_audio > 0                             ? "Describe this video and its sound."
+                                                     : "Describe this video.";
+  else if (turn->kind >= 0 || n_audio > 0)
+    text = s.instruction;
   const int max_ctx = qomni_thinker_max_ctx (self->thinker);
   gboolean continuing = s.keep_context && self->has_history;
   if (!continuing)
     reset_conversation (self);
   int n = 0;
-  int *ids = build_prompt (self, &s, continuing, n_audio, text, &n, &error);
+  int *ids = build_prompt (self, &s, continuing, turn, text, &n, &error);
   if (ids && continuing &&
       qomni_thinker_n_past (self->thinker) + n + s.gen.max_tokens > max_ctx) {
     GST_ELEMENT_WARNING (self, RESOURCE, NO_SPACE_LEFT,
@@ -272,7 +306,7 @@ answer (GstQomniThinker *self, const float *audio, int n_audio, const char *user
     g_free (ids);
     reset_conversation (self);
     continuing = FALSE;
-    ids = build_prompt (self, &s, FALSE, n_audio, text, &n, &error);
+    ids = build_prompt (self, &s, FALSE, turn, text, &n, &error);
   }
   if (!ids) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Could not build the prompt");
@@ -301,10 +335,18 @@ answer (GstQomniThinker *self, const float *audio, int n_audio, const char *user
   };
   GArray *out = g_array_new (FALSE, FALSE, sizeof (int));
   QomniGenerateStats stats = { 0 };
-  qomni_talker_pads_begin (GST_ELEMENT (self), self->thinker, self->model->config, ids, n, pts,
-                           duration);
-  gboolean ok = qomni_generate (self->thinker, self->model->tokenizer, ids, n, audio, n_audio,
-                                &s.gen, push_piece, &st, out, &stats, &error);
+  const gboolean picture = turn->kind >= 0;
+  /* the talker builds its 3-D positions from the same grid */
+  qomni_talker_pads_begin (GST_ELEMENT (self), self->thinker, self->model->config, ids, n,
+                           picture ? &turn->grid : NULL, picture ? 1 : 0, pts, duration);
+  const QomniThinkerMedia media = {
+    .audio = turn->audio, .n_audio = n_audio,
+    .images = picture && turn->kind == QOMNI_EMBEDDINGS_KIND_IMAGE ? &turn->visual : NULL,
+    .videos = picture && turn->kind == QOMNI_EMBEDDINGS_KIND_VIDEO ? &turn->visual : NULL,
+    .grids = picture ? &turn->grid : NULL, .n_grids = picture ? 1 : 0,
+  };
+  gboolean ok = qomni_generate_media (self->thinker, self->model->tokenizer, ids, n, &media,
+                                      &s.gen, push_piece, &st, out, &stats, &error);
   qomni_talker_pads_end (GST_ELEMENT (self), self->thinker);
   g_free (ids);
   GST_INFO_OBJECT (self, "answered %d prompt tokens (%d audio) with %d tokens; prefill %.1f "
@@ -363,7 +405,35 @@ chain_embeddings (GstQomniThinker *self, GstBuffer *buf)
       pts = h.pts;
     if (!GST_CLOCK_TIME_IS_VALID (dur))
       dur = h.duration;
-    ret = answer (self, qomni_gst_embeddings_rows (map.data), (int) h.n_rows, NULL, pts, dur);
+    Turn turn = { .kind = -1 };
+    guint8 *data = map.data;
+    if (h.kind == QOMNI_EMBEDDINGS_KIND_AUDIO) {
+      turn.audio = qomni_gst_embeddings_rows (data);
+      turn.n_audio = (int) h.n_rows;
+      ret = answer (self, &turn, NULL, pts, dur);
+    } else {
+      const int merge = MAX (self->model->config->thinker.vision.spatial_merge_size, 1);
+      const guint64 patches = (guint64) h.grid_t * h.grid_h * h.grid_w;
+      if (h.grid_h % merge || h.grid_w % merge || patches != (guint64) h.n_rows * merge * merge) {
+        GST_ELEMENT_ERROR (self, STREAM, FORMAT,
+                           ("A picture of grid %u×%u×%u cannot have %u rows (merge %d)",
+                            h.grid_t, h.grid_h, h.grid_w, h.n_rows, merge), (NULL));
+        ret = GST_FLOW_ERROR;
+      } else {
+        /* audio rows only as a picture's soundtrack */
+        turn.audio = h.n_audio_rows ? qomni_gst_embeddings_audio_rows (data) : NULL;
+        turn.n_audio = (int) h.n_audio_rows;
+        turn.kind = h.kind;
+        turn.visual = (QomniVisualRows) {
+          qomni_gst_embeddings_rows (data),
+          h.n_deepstack ? qomni_gst_embeddings_deepstack (data) : NULL, (int) h.n_rows,
+          h.n_deepstack };
+        turn.grid = (QomniMediaGrid) { (int) h.grid_t, (int) h.grid_h, (int) h.grid_w,
+                                       h.kind == QOMNI_EMBEDDINGS_KIND_VIDEO
+                                         ? h.second_per_grid : 0.0f };
+        ret = answer (self, &turn, NULL, pts, dur);
+      }
+    }
   }
   gst_buffer_unmap (buf, &map);
   return ret;
@@ -385,8 +455,9 @@ chain_text (GstQomniThinker *self, GstBuffer *buf)
   } else {
     g_autofree char *text = g_strndup ((const char *) map.data, map.size);
     g_strstrip (text);
+    const Turn none = { .kind = -1 };
     if (*text)
-      ret = answer (self, NULL, 0, text, GST_BUFFER_PTS (buf), GST_BUFFER_DURATION (buf));
+      ret = answer (self, &none, text, GST_BUFFER_PTS (buf), GST_BUFFER_DURATION (buf));
   }
   gst_buffer_unmap (buf, &map);
   return ret;
@@ -738,7 +809,7 @@ gst_qomni_thinker_class_init (GstQomniThinkerClass *klass)
     g_param_spec_string ("device", "Device", "Where to compute: auto or cpu (the CPU), vulkan or vulkan:N (the thinker on that GPU, shared with the other qomni elements through the qomni.vulkan.device context)", "auto",
                          RW | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_SYSTEM_PROMPT,
-    g_param_spec_string ("system-prompt", "System prompt", "The system turn of the chat",
+    g_param_spec_string ("system-prompt", "System prompt", "The system turn of the chat (\"\": none)",
                          DEFAULT_SYSTEM_PROMPT, RW | GST_PARAM_MUTABLE_PLAYING));
   g_object_class_install_property (gobject_class, PROP_PROMPT,
     g_param_spec_string ("prompt", "Prompt",

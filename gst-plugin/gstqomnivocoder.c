@@ -58,6 +58,7 @@ struct _GstQomniVocoder {
 
   /* READY and up */
   QomniModel *model;
+  QomniGstDevice *device_shared;   /* NULL on the CPU */
   QomniCode2Wav *c2w;
   int groups;
 
@@ -330,7 +331,8 @@ static gboolean
 gst_qomni_vocoder_sink_query (GstPad *pad, GstObject *parent, GstQuery *query)
 {
   GstQomniVocoder *self = GST_QOMNI_VOCODER (parent);
-  if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model))
+  if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model) ||
+      qomni_gst_device_handle_context_query (GST_ELEMENT (self), query, self->device_shared))
     return TRUE;
   return gst_pad_query_default (pad, parent, query);
 }
@@ -362,7 +364,8 @@ gst_qomni_vocoder_src_query (GstPad *pad, GstObject *parent, GstQuery *query)
     return TRUE;
   }
   case GST_QUERY_CONTEXT:
-    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model))
+    if (qomni_gst_model_handle_context_query (GST_ELEMENT (self), query, self->model) ||
+        qomni_gst_device_handle_context_query (GST_ELEMENT (self), query, self->device_shared))
       return TRUE;
     break;
   default:
@@ -379,13 +382,14 @@ open_model (GstQomniVocoder *self)
   g_autofree char *device = g_strdup (self->device);
   g_mutex_unlock (&self->settings_lock);
   GError *error = NULL;
-  if (!qomni_gst_device_check (device, &error)) {
+  if (!qomni_gst_device_ensure (GST_ELEMENT (self), device, &self->device_shared, &error)) {
     post_error (self, error, "Cannot use the requested device");
     return FALSE;
   }
   self->model = qomni_gst_model_ensure (GST_ELEMENT (self), path, &error);
   if (self->model)
-    self->c2w = qomni_code2wav_new (self->model->weights, self->model->config, &error);
+    self->c2w = qomni_code2wav_new_on (self->model->weights, self->model->config,
+                                       qomni_gst_device_vk (self->device_shared), &error);
   if (!self->c2w) {
     QOMNI_GST_ELEMENT_ERROR_FROM_GERROR (self, error, "Could not load the Code2Wav vocoder of "
                                          "model %s", path ? path : "(shared)");
@@ -414,6 +418,7 @@ close_model (GstQomniVocoder *self)
   g_clear_pointer (&self->stream, qomni_code2wav_stream_free);
   g_clear_pointer (&self->c2w, qomni_code2wav_free);
   g_clear_pointer (&self->model, qomni_gst_model_release);
+  g_clear_pointer (&self->device_shared, qomni_gst_device_unref);
 }
 
 static GstStateChangeReturn
@@ -549,7 +554,7 @@ gst_qomni_vocoder_class_init (GstQomniVocoderClass *klass)
                          "of a neighbouring qomni element",
                          NULL, rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_DEVICE,
-    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu", "auto",
+    g_param_spec_string ("device", "Device", "Where to compute: auto or cpu (the CPU), vulkan or vulkan:N (Code2Wav on that GPU, shared with the other qomni elements through the qomni.vulkan.device context)", "auto",
                          rw | GST_PARAM_MUTABLE_READY));
   g_object_class_install_property (gobject_class, PROP_CHUNK_FRAMES,
     g_param_spec_int ("chunk-frames", "Chunk frames",

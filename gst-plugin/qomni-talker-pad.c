@@ -17,6 +17,8 @@ typedef struct {
   gboolean capturing;
   int *ids;
   int n_ids;
+  QomniMediaGrid *grids;   /* the prompt's images/videos, for the talker's positions */
+  int n_grids;
   int forwards;          /* state callbacks seen in this answer */
   GstClockTime pts;      /* where the spoken answer starts */
   GstClockTime in_pts, in_duration;
@@ -38,6 +40,7 @@ pads_free (gpointer data)
   TalkerPads *p = data;
   g_list_free (p->pads);
   g_free (p->ids);
+  g_free (p->grids);
   g_free (p);
 }
 
@@ -199,7 +202,9 @@ states_buffer (TalkerPads *p, QomniStatesKind kind, int n, const gint32 *ids,
     .pts = GST_CLOCK_TIME_IS_VALID (p->in_pts) ? p->in_pts : G_MAXUINT64,
     .duration = GST_CLOCK_TIME_IS_VALID (p->in_duration) ? p->in_duration : G_MAXUINT64,
   };
-  GstBuffer *buf = qomni_gst_states_new (&h, ids, embed, hidden);
+  GstBuffer *buf = kind == QOMNI_STATES_PROMPT
+    ? qomni_gst_states_new_with_grids (&h, ids, embed, hidden, p->grids, p->n_grids)
+    : qomni_gst_states_new (&h, ids, embed, hidden);
   GST_BUFFER_PTS (buf) = p->pts;
   return buf;
 }
@@ -227,7 +232,8 @@ on_state (const float *embed, const float *hidden, int n, gpointer user)
 
 void
 qomni_talker_pads_begin (GstElement *element, QomniThinker *thinker, const QomniConfig *config,
-                         const int *ids, int n, GstClockTime pts, GstClockTime duration)
+                         const int *ids, int n, const QomniMediaGrid *grids, int n_grids,
+                         GstClockTime pts, GstClockTime duration)
 {
   TalkerPads *p = pads_get (element);
   GST_OBJECT_LOCK (element);
@@ -242,6 +248,9 @@ qomni_talker_pads_begin (GstElement *element, QomniThinker *thinker, const Qomni
   g_free (p->ids);
   p->ids = g_memdup2 (ids, sizeof (int) * (gsize) n);
   p->n_ids = n;
+  g_free (p->grids);
+  p->n_grids = grids ? MAX (n_grids, 0) : 0;
+  p->grids = p->n_grids ? g_memdup2 (grids, sizeof *grids * (gsize) p->n_grids) : NULL;
   p->forwards = 0;
   p->in_pts = pts;
   p->in_duration = duration;

@@ -6,7 +6,8 @@
  *
  *   class_init:       qomni_talker_pads_class_init (element_class);
  *   sink CAPS event:  qomni_talker_pads_set_caps (element, hidden_size);
- *   around generate:  qomni_talker_pads_begin (element, thinker, config, ids, n, pts, dur);
+ *   around generate:  qomni_talker_pads_begin (element, thinker, config, ids, n, grids,
+ *                                              n_grids, pts, dur);
  *                     qomni_generate (...);
  *                     qomni_talker_pads_end (element, thinker);
  *
@@ -20,6 +21,7 @@
 #include <gst/gst.h>
 
 #include "config.h"
+#include "positions.h"
 #include "thinker.h"
 
 G_BEGIN_DECLS
@@ -28,11 +30,13 @@ G_BEGIN_DECLS
 void qomni_talker_pads_class_init (GstElementClass *klass);
 /* The thinker's input caps are known: the talker pads carry rows `width` wide. */
 void qomni_talker_pads_set_caps (GstElement *element, int width);
-/* Starts an answer to prompt ids [n]: from now on every forward of thinker goes to the
- * pads (the prompt as a PROMPT buffer, each fed token as a TOKEN buffer). pts/duration: the
+/* Starts an answer to prompt ids [n] with its images'/videos' grids in prompt order (NULL,
+ * 0 for none): from now on every forward of thinker goes to the pads (the prompt as a
+ * PROMPT buffer carrying the grids, each fed token as a TOKEN buffer). pts/duration: the
  * input answered (the speech is placed at pts + duration). */
 void qomni_talker_pads_begin (GstElement *element, QomniThinker *thinker,
                               const QomniConfig *config, const int *ids, int n,
+                              const QomniMediaGrid *grids, int n_grids,
                               GstClockTime pts, GstClockTime duration);
 /* The answer is complete (or was interrupted): pushes END and stops the capture. */
 void qomni_talker_pads_end (GstElement *element, QomniThinker *thinker);

@@ -33,12 +33,19 @@ GstBuffer *
 qomni_gst_states_new (const QomniStatesHeader *h, const gint32 *ids, const float *embed,
                       const float *hidden)
 {
+  return qomni_gst_states_new_with_grids (h, ids, embed, hidden, NULL, 0);
+}
+
+GstBuffer *
+qomni_gst_states_new_with_grids (const QomniStatesHeader *h, const gint32 *ids,
+                                 const float *embed, const float *hidden,
+                                 const QomniMediaGrid *grids, int n_grids)
+{
   const gsize n = h->n_rows, rows = n * h->width * sizeof (float);
   QomniStatesHeader out = *h;
   out.magic = QOMNI_STATES_MAGIC;
   out.version = QOMNI_STATES_VERSION;
   out.header_size = QOMNI_STATES_HEADER_SIZE;
-  memset (out.reserved, 0, sizeof out.reserved);
   guint64 at = QOMNI_STATES_HEADER_SIZE;
   out.ids_offset = ids && n ? (guint32) at : 0;
   at = ALIGN16 (at + (ids && n ? n * sizeof (gint32) : 0));
@@ -46,6 +53,9 @@ qomni_gst_states_new (const QomniStatesHeader *h, const gint32 *ids, const float
   at += embed && n ? rows : 0;
   out.hidden_offset = hidden && n ? (guint32) at : 0;
   at += hidden && n ? rows : 0;
+  out.n_grids = grids && n_grids > 0 ? (guint32) n_grids : 0;
+  out.grids_offset = out.n_grids ? (guint32) at : 0;
+  at += out.n_grids * sizeof (QomniMediaGrid);
 
   GstBuffer *buf = gst_buffer_new_allocate (NULL, at, NULL);
   GstMapInfo map;
@@ -58,6 +68,8 @@ qomni_gst_states_new (const QomniStatesHeader *h, const gint32 *ids, const float
     memcpy (map.data + out.embed_offset, embed, rows);
   if (out.hidden_offset)
     memcpy (map.data + out.hidden_offset, hidden, rows);
+  if (out.grids_offset)
+    memcpy (map.data + out.grids_offset, grids, out.n_grids * sizeof (QomniMediaGrid));
   gst_buffer_unmap (buf, &map);
   return buf;
 }
@@ -94,7 +106,10 @@ qomni_gst_states_parse (const guint8 *data, gsize size, QomniStatesHeader *h, GE
   const guint64 rows = (guint64) h->n_rows * h->width * sizeof (float);
   if (!section_ok (h->ids_offset, (guint64) h->n_rows * sizeof (gint32), size, h->header_size) ||
       !section_ok (h->embed_offset, rows, size, h->header_size) ||
-      !section_ok (h->hidden_offset, rows, size, h->header_size)) {
+      !section_ok (h->hidden_offset, rows, size, h->header_size) ||
+      !section_ok (h->grids_offset, (guint64) h->n_grids * sizeof (QomniMediaGrid), size,
+                   h->header_size) ||
+      (h->n_grids && !h->grids_offset)) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_FORMAT,
                  "thinker-states %s buffer holds %" G_GSIZE_FORMAT " bytes, too few for its "
                  "%u rows of %u", qomni_gst_states_kind_name (h->kind), size, h->n_rows,

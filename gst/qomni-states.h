@@ -6,6 +6,9 @@
  *   | int32 ids [n_rows]          at ids_offset    (PROMPT only; 0 = absent)
  *   | float32 embed [n_rows, W]   at embed_offset  (hs[0]: the input rows)
  *   | float32 hidden [n_rows, W]  at hidden_offset (hs[accept_hidden_layer]; PROMPT only)
+ *   | QomniMediaGrid [n_grids]    at grids_offset  (PROMPT only: the prompt's images and
+ *                                                   videos in order, for the talker's 3-D
+ *                                                   positions; int32 t, h, w, float32 t_step)
  *
  * Kinds: PROMPT (the prompt forward: ids, embed, hidden), TOKEN (one fed answer token:
  * embed of one row), END (the thinker finished the answer: no rows). Sections start on
@@ -21,6 +24,8 @@
 #pragma once
 
 #include <gst/gst.h>
+
+#include "positions.h"
 
 G_BEGIN_DECLS
 
@@ -53,11 +58,13 @@ typedef struct {
   guint32 segment_index;  /* the answer (utterance) this belongs to, counted per stream */
   guint64 pts;            /* stream time the answer answers (the input's end), or -1 */
   guint64 duration;       /* ns covered by the input, or -1 */
-  guint8 reserved[8];     /* zero */
+  guint32 grids_offset;   /* byte offset of QomniMediaGrid [n_grids], 0 when absent */
+  guint32 n_grids;        /* images/videos in the prompt (zero in older streams) */
 } QomniStatesHeader;
 
 _Static_assert (sizeof (QomniStatesHeader) == QOMNI_STATES_HEADER_SIZE,
                 "the thinker-states header is 64 bytes");
+_Static_assert (sizeof (QomniMediaGrid) == 16, "a grid travels as 4 × 4 bytes");
 
 /* (transfer full) Fixed caps for rows of `width` floats. */
 GstCaps *qomni_gst_states_caps (int width);
@@ -65,6 +72,10 @@ GstCaps *qomni_gst_states_caps (int width);
  * section absent) are copied. magic, version, header_size and the offsets are set here. */
 GstBuffer *qomni_gst_states_new (const QomniStatesHeader *h, const gint32 *ids,
                                  const float *embed, const float *hidden);
+/* The same with the prompt's media grids (n_grids of them; copied). */
+GstBuffer *qomni_gst_states_new_with_grids (const QomniStatesHeader *h, const gint32 *ids,
+                                            const float *embed, const float *hidden,
+                                            const QomniMediaGrid *grids, int n_grids);
 /* Checks magic, version, kind, offsets, and that size holds every section and that a
  * PROMPT has ids and embed rows and a TOKEN embed rows. */
 gboolean qomni_gst_states_parse (const guint8 *data, gsize size, QomniStatesHeader *h,
@@ -85,6 +96,12 @@ static inline const float *
 qomni_gst_states_hidden (const guint8 *data, const QomniStatesHeader *h)
 {
   return h->hidden_offset ? (const float *) (data + h->hidden_offset) : NULL;
+}
+static inline const QomniMediaGrid *
+qomni_gst_states_grids (const guint8 *data, const QomniStatesHeader *h)
+{
+  return h->grids_offset && h->n_grids ? (const QomniMediaGrid *) (data + h->grids_offset)
+                                       : NULL;
 }
 
 G_END_DECLS

@@ -2,11 +2,15 @@
 // qomni — the MoE router after its projection, one workgroup per token: softmax over the
 // E expert logits, top-k (ties to the lower index, as qomni_cpu_topk), renormalized
 // weights. Writes ids[n, K] and weights[n, K]; the expert products read the ids from
-// this buffer, so the choice stays on the GPU.
+// this buffer, so the choice stays on the GPU. With shared_gate (the talker), each row
+// holds one more logit after the E experts' (rows l_stride apart): the shared expert's
+// gate, written as sigmoid(logit) to weights[sg_off + r].
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
-layout (push_constant) uniform Push { uint n, E, K, l_off, ids_off, w_off, renorm; } p;
+layout (push_constant) uniform Push {
+  uint n, E, K, l_off, ids_off, w_off, renorm, l_stride, shared_gate, sg_off;
+} p;
 layout (std430, binding = 0) readonly buffer LBuf { float lg[]; };
 layout (std430, binding = 1) writeonly buffer IdsBuf { uint ids[]; };
 layout (std430, binding = 2) writeonly buffer WBuf { float wout[]; };
@@ -20,7 +24,7 @@ void
 main ()
 {
   const uint r = gl_WorkGroupID.x, tid = gl_LocalInvocationID.x;
-  const uint lb = p.l_off + r * p.E;
+  const uint lb = p.l_off + r * (p.l_stride != 0u ? p.l_stride : p.E);
   float m = -1.0 / 0.0;
   for (uint i = tid; i < p.E; i += WG) {
     pr[i] = lg[lb + i];
@@ -62,6 +66,8 @@ main ()
     barrier ();
   }
   if (tid == 0) {
+    if (p.shared_gate != 0u)
+      wout[p.sg_off + r] = 1.0 / (1.0 + exp (-lg[lb + p.E]));
     float sum = 0.0;
     for (uint j = 0; j < p.K; j++)
       sum += pr[chosen[j]];

@@ -4,6 +4,9 @@
  * tensors) — and generate runs on both and on the fixture, printing the ids it made. */
 #include "refs.h"
 #include "quant.h"
+#ifdef QOMNI_HAVE_VULKAN
+#include "vk-device.h"
+#endif
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -148,6 +151,54 @@ test_generate_fixture (void)
   GStatBuf st;
   g_assert_cmpint (g_stat (wav, &st), ==, 0);
   g_assert_cmpint (st.st_size, ==, 44 + 4 * (12 * 1920 - 555));
+}
+
+/* --device vulkan --speak: the thinker and Code2Wav on the GPU (the talker on the CPU). The
+ * greedy answer gives the same codec frames as on the CPU, and the WAV's samples are
+ * within NMSE 1e-6 of the CPU's (test-vk-code2wav's bound for the GPU decoder). Skipped
+ * without a Vulkan device. */
+static void
+test_generate_vulkan_speak (void)
+{
+#ifndef QOMNI_HAVE_VULKAN
+  g_test_skip ("built without the Vulkan backend");
+#else
+  GError *error = NULL;
+  QomniVk *probe = qomni_vk_new (-1, &error);
+  if (!probe) {
+    g_test_skip (error->message);
+    g_error_free (error);
+    return;
+  }
+  qomni_vk_free (probe);
+  g_autofree char *model = refs_path ("tiny-omni");
+  g_autofree char *wav[2] = { g_build_filename (tmpdir, "cpu.wav", NULL),
+                              g_build_filename (tmpdir, "gpu.wav", NULL) };
+  g_autofree char *out[2] = { NULL, NULL };
+  for (int d = 0; d < 2; d++)
+    out[d] = run_qomni ((const char *[]) { "generate", "--model", model, "--prompt",
+                                           "What is this?", "--greedy", "--max-tokens", "6",
+                                           "--device", d ? "vulkan" : "cpu", "--speak", wav[d],
+                                           "--max-frames", "12", "--chunk-frames", "5",
+                                           "--print-codes", NULL });
+  const char *c0 = strstr (out[0], "codes:"), *c1 = strstr (out[1], "codes:");
+  g_assert_nonnull (c0);
+  g_assert_nonnull (c1);
+  g_assert_cmpstr (c0, ==, c1);   /* the same answer and the same frames */
+  gchar *bytes[2];
+  gsize len[2];
+  for (int d = 0; d < 2; d++)
+    g_assert_true (g_file_get_contents (wav[d], &bytes[d], &len[d], NULL));
+  /* 12 frames in chunks of 5: 3 calls */
+  g_assert_cmpuint (len[0], ==, 44 + 4 * (12 * 1920 - 3 * 555));
+  g_assert_cmpuint (len[1], ==, len[0]);
+  const float *a = (const float *) (bytes[1] + 44), *b = (const float *) (bytes[0] + 44);
+  const double e = nmse (a, b, (int64_t) (len[0] - 44) / 4);
+  g_test_message ("--device vulkan --speak vs cpu: NMSE %.3g", e);
+  g_assert_cmpfloat (e, <=, 1e-6);
+  g_free (bytes[0]);
+  g_free (bytes[1]);
+#endif
 }
 
 /* The figures of one section of a `qomni bench --json` report: present, each with a
@@ -301,7 +352,185 @@ test_generate_image (void)
   g_autoptr (GArray) ids = parse_ids (out);
   g_assert_cmpuint (ids->len, ==, 1);
   g_assert_cmpint (g_array_index (ids, int, 0), ==, best);
+
+  /* A spoken answer about the picture: the talker builds its 3-D positions from the
+   * image's grid (without it the prompt's image tokens have no grid and the talker
+   * refuses). No reference exists for this; the check is that 4 frames come out. */
+  g_autofree char *wav = g_build_filename (tmpdir, "image-answer.wav", NULL);
+  g_autofree char *out2 = run_qomni ((const char *[]) { "generate", "--model", model,
+                                                        "--image", png, "--prompt",
+                                                        "What is this?", "--greedy",
+                                                        "--max-tokens", "4", "--speak", wav,
+                                                        "--max-frames", "4", "--print-codes",
+                                                        NULL });
+  int frames = 0;
+  for (const char *p = out2; (p = strstr (p, "codes:")); p++)
+    frames++;
+  g_assert_cmpint (frames, ==, 4);
+  GStatBuf st;
+  g_assert_cmpint (g_stat (wav, &st), ==, 0);
+  g_assert_cmpint (st.st_size, >, 44);
+  g_unlink (wav);
   refs_tiny_clear (&fx);
+}
+
+/* Runs gst-launch-1.0 with a pipeline description; FALSE (test skipped) without it. */
+static gboolean
+gst_launch (const char *description)
+{
+  g_autofree char *launch = g_find_program_in_path ("gst-launch-1.0");
+  if (!launch) {
+    g_test_skip ("gst-launch-1.0 (gstreamer1.0-tools) is not installed");
+    return FALSE;
+  }
+  g_auto (GStrv) argv = NULL;
+  g_autofree char *cmd = g_strdup_printf ("%s -q %s", launch, description);
+  GError *error = NULL;
+  g_assert_true (g_shell_parse_argv (cmd, NULL, &argv, &error));
+  int status = 0;
+  g_autofree char *err = NULL;
+  g_assert_true (g_spawn_sync (NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL,
+                               &err, &status, &error));
+  g_assert_no_error (error);
+  if (!g_spawn_check_wait_status (status, NULL))
+    g_error ("gst-launch-1.0 %s failed: %s", description, err);
+  return TRUE;
+}
+
+/* The ids of the "prompt ids: ..." line. */
+static GArray *
+parse_prompt_ids (const char *out)
+{
+  const char *line = strstr (out, "prompt ids:");
+  g_assert_nonnull (line);
+  GArray *ids = g_array_new (FALSE, FALSE, sizeof (int));
+  const char *eol = strchr (line, '\n');
+  g_assert_nonnull (eol);
+  g_autofree char *text = g_strndup (line + 11, (gsize) (eol - line - 11));
+  g_auto (GStrv) parts = g_strsplit (text, " ", -1);
+  for (int i = 0; parts[i]; i++)
+    if (*g_strstrip (parts[i])) {
+      int v = atoi (parts[i]);
+      g_array_append_val (ids, v);
+    }
+  return ids;
+}
+
+/* --video with a lossless two-frame still of the fixture picture, sampled at 2 fps within a
+ * pixel budget that keeps its 96×64 size. An image is a video of its picture repeated to 2
+ * frames (architecture notes §5.5), so the pixel values, the single temporal patch, the
+ * encoder output and the 3-D positions (grid_t 1: the temporal step never applies) are the
+ * image's: the prompt must be the reference's image prompt with <|image_pad|> 151655
+ * written as <|video_pad|> 151656, and the first greedy token the argmax of
+ * vision.prefill_logits_last. */
+static void
+test_generate_video (void)
+{
+  RefsTiny fx;
+  refs_tiny_load (&fx);
+  const QomniTensor *img = qomni_weights_find (fx.refs, "vision.image_u8");
+  g_assert_nonnull (img);
+  const int W = (int) img->shape[1], H = (int) img->shape[0];
+  g_autofree char *png = g_build_filename (tmpdir, "still.png", NULL);
+  g_autofree char *mkv = g_build_filename (tmpdir, "still.mkv", NULL);
+  write_png (png, img->data, W, H);
+  g_autofree char *desc = g_strdup_printf (
+    "filesrc location=%s ! pngdec ! imagefreeze num-buffers=2 ! video/x-raw,framerate=2/1 ! "
+    "videoconvert ! video/x-raw,format=RGB ! matroskamux ! filesink location=%s", png, mkv);
+  if (!gst_launch (desc)) {
+    refs_tiny_clear (&fx);
+    return;
+  }
+  const int V = 152064;
+  const float *ref = refs_f32 (fx.refs, "vision.prefill_logits_last", V);
+  int best = 0;
+  for (int i = 1; i < V; i++)
+    best = ref[i] > ref[best] ? i : best;
+  int n_ref = 0;
+  g_autofree int *ref_ids = refs_ints (fx.refs, "vision.prompt_ids", &n_ref);
+  g_autofree char *model = refs_path ("tiny-omni");
+  g_autofree char *budget = g_strdup_printf ("%d", W * H);
+  g_autofree char *out = run_qomni ((const char *[]) { "generate", "--model", model, "--system",
+                                                       "", "--video", mkv, "--fps", "2",
+                                                       "--video-max-pixels", budget, "--prompt",
+                                                       "What is this?", "--greedy",
+                                                       "--max-tokens", "1", "--print-ids",
+                                                       "--print-prompt-ids", NULL });
+  g_autoptr (GArray) prompt = parse_prompt_ids (out);
+  g_assert_cmpuint (prompt->len, ==, n_ref);
+  for (int i = 0; i < n_ref; i++)
+    g_assert_cmpint (g_array_index (prompt, int, i), ==,
+                     ref_ids[i] == 151655 ? 151656 : ref_ids[i]);
+  g_autoptr (GArray) ids = parse_ids (out);
+  g_assert_cmpuint (ids->len, ==, 1);
+  g_assert_cmpint (g_array_index (ids, int, 0), ==, best);
+  refs_tiny_clear (&fx);
+}
+
+/* Audio tokens for T mel frames (architecture notes §4.3: 13 per full 100-frame chunk, the
+ * rest through the three stride-2 convolutions). */
+static int
+audio_tokens (int T)
+{
+  const int leave = T % 100, feat = (leave - 1) / 2 + 1;
+  return ((feat - 1) / 2 + 1 - 1) / 2 + 1 + (T / 100) * 13;
+}
+
+/* --use-audio-in-video on a 1.5 s video (10 fps, 15 frames) with a 16 kHz soundtrack: the
+ * counts and the order of the placeholder run follow the notes (§7.1, §7.3.5): the video's
+ * t·h·w/4 video pads and the soundtrack's audio pads merged by time (video token of temporal
+ * patch k at 13·k·2/fps, audio token a at a, video first on a tie) between
+ * <|vision_start|><|audio_start|> and <|audio_end|><|vision_end|>; and the answer is
+ * generated. */
+static void
+test_generate_video_audio (void)
+{
+  g_autofree char *mkv = g_build_filename (tmpdir, "sound.mkv", NULL);
+  g_autofree char *desc = g_strdup_printf (
+    "videotestsrc num-buffers=15 pattern=ball ! video/x-raw,width=64,height=64,framerate=10/1 "
+    "! jpegenc ! mux. audiotestsrc num-buffers=15 samplesperbuffer=1600 ! "
+    "audio/x-raw,rate=16000,channels=1,format=S16LE ! mux. matroskamux name=mux ! "
+    "filesink location=%s", mkv);
+  if (!gst_launch (desc))
+    return;
+  g_autofree char *model = refs_path ("tiny-omni");
+  g_autofree char *out = run_qomni ((const char *[]) { "generate", "--model", model, "--system",
+                                                       "", "--video", mkv,
+                                                       "--use-audio-in-video",
+                                                       "--video-max-pixels", "4096", "--prompt",
+                                                       "Describe.", "--greedy", "--max-tokens",
+                                                       "2", "--print-ids", "--print-prompt-ids",
+                                                       NULL });
+  g_autoptr (GArray) prompt = parse_prompt_ids (out);
+  const int *p = (const int *) prompt->data;
+  const int n = (int) prompt->len;
+  int open = -1;
+  for (int i = 0; i + 1 < n && open < 0; i++)
+    if (p[i] == 151652 && p[i + 1] == 151669)
+      open = i + 2;
+  g_assert_cmpint (open, >=, 0);
+  /* 15 frames at 10 fps taken at 2 fps: those at 0, 0.5 and 1.0 s, rounded down to an even
+   * 2 -> one temporal patch of 64×64 -> 2×2 merged tokens; 24000 samples -> 150 mel
+   * frames. */
+  const int n_audio = audio_tokens (24000 / 160);
+  int n_video = 0, a = 0, v = 0, i = open;
+  for (; i < n && (p[i] == 151656 || p[i] == 151675); i++)
+    n_video += p[i] == 151656;
+  g_assert_cmpint (n_video, ==, 4);
+  g_assert_cmpint (i - open - n_video, ==, n_audio);
+  g_assert_cmpint (p[i], ==, 151670);
+  g_assert_cmpint (p[i + 1], ==, 151653);
+  for (int j = open; j < i; j++) {
+    const int tv = (v / 4) * 13;   /* fps 2: one temporal patch per second */
+    const gboolean video_next = v < n_video && (a >= n_audio || tv <= a);
+    g_assert_cmpint (p[j], ==, video_next ? 151656 : 151675);
+    if (video_next)
+      v++;
+    else
+      a++;
+  }
+  g_autoptr (GArray) ids = parse_ids (out);
+  g_assert_cmpuint (ids->len, >=, 1);
 }
 
 int
@@ -313,8 +542,11 @@ main (int argc, char **argv)
   tmpdir = g_dir_make_tmp ("qomni-cli-XXXXXX", NULL);
   g_test_add_func ("/cli/mkmodel-formats", test_mkmodel_formats);
   g_test_add_func ("/cli/generate-fixture", test_generate_fixture);
+  g_test_add_func ("/cli/generate-vulkan-speak", test_generate_vulkan_speak);
   g_test_add_func ("/cli/bench-smoke", test_bench_smoke);
   g_test_add_func ("/cli/generate-image", test_generate_image);
+  g_test_add_func ("/cli/generate-video", test_generate_video);
+  g_test_add_func ("/cli/generate-video-audio", test_generate_video_audio);
   int rc = g_test_run ();
   g_autofree char *rm = g_strdup_printf ("rm -rf '%s'", tmpdir);
   if (system (rm) != 0)

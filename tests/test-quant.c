@@ -115,6 +115,39 @@ test_zero_block (void)
   }
 }
 
+/* The activation quantizer the products use (SIMD where the CPU has it) writes exactly
+ * what the reference writes: random rows of odd block counts, values that land on .5 after
+ * scaling (ties round away from zero), zeros, and blocks of a single sign. */
+static void
+test_act_quantizer_exact (void)
+{
+  GRand *r = g_rand_new_with_seed (11);
+  const int64_t n = 32 * 37;
+  g_autofree float *x = g_new (float, n);
+  g_autofree QomniBlockQ8_0 *want = g_new (QomniBlockQ8_0, n / 32);
+  g_autofree QomniBlockQ8_0 *got = g_new (QomniBlockQ8_0, n / 32);
+  for (int rep = 0; rep < 50; rep++) {
+    for (int64_t i = 0; i < n; i++) {
+      const int kind = (int) ((i / 32 + rep) % 5);
+      if (kind == 0)
+        x[i] = (float) g_rand_double_range (r, -4, 4);
+      else if (kind == 1)   /* amax 127: every k + 0.5 is an exact tie after scaling */
+        x[i] = (i % 32 == 0) ? 127.0f : (float) (g_rand_int_range (r, -126, 126) + 0.5);
+      else if (kind == 2)
+        x[i] = 0.0f;
+      else if (kind == 3)
+        x[i] = (float) g_rand_double_range (r, 0, 1e-3);
+      else
+        x[i] = -(float) g_rand_double_range (r, 0, 300);
+    }
+    qomni_quantize_row_q8_0_ref (x, want, n);
+    qomni_quantize_row_q8_0 (x, got, n);
+    g_assert_cmpmem (got, sizeof (QomniBlockQ8_0) * (n / 32), want,
+                     sizeof (QomniBlockQ8_0) * (n / 32));
+  }
+  g_rand_free (r);
+}
+
 /* Large and tiny magnitudes: a block whose Q4_0 scale is near f16's largest normal, a block of
  * subnormal-scale values, one huge value among small ones, and exact ±max pairs (the Q4_0
  * clamp). */
@@ -221,5 +254,6 @@ main (int argc, char **argv)
   g_test_add_func ("/quant/zero-block", test_zero_block);
   g_test_add_func ("/quant/roundtrip-extremes", test_roundtrip_extremes);
   g_test_add_func ("/quant/dot-kernels", test_dot_kernels);
+  g_test_add_func ("/quant/act-quantizer-exact", test_act_quantizer_exact);
   return g_test_run ();
 }

@@ -10,6 +10,7 @@
 #include "image.h"
 #include "positions.h"
 #include "thinker.h"
+#include "tokenizer.h"
 #include "vision-encoder.h"
 
 #include <string.h>
@@ -211,6 +212,153 @@ test_positions (void)
   g_assert_no_error (error);
   for (int i = 0; i < 3 * n; i++)
     g_assert_cmpint (pos[i], ==, ref[i]);
+}
+
+/* Video positions against the architecture notes §7.3.4, derived here with explicit loops
+ * (no video reference tensors exist: fixtures/README.md lists image ones only). The notes
+ * state the rule precisely: <|vision_start|> takes s, s0 = s + 1, the token of temporal
+ * patch k, merged row i, col j gets (s0 + k·second_per_grid·13, s0 + i, s0 + j), tokens in
+ * (k, i, j) order, <|vision_end|> 1 + the largest so far, text continues from there.
+ * second_per_grid 1.0 (fps 2) gives a whole step of 13. */
+static void
+test_positions_video (void)
+{
+  const QomniThinkerConfig *c = &fx.cfg->thinker;
+  g_assert_cmpint (c->position_id_per_seconds, ==, 13);
+  const int T = 3, GH = 4, GW = 6;            /* patches; merged 2 × 3 */
+  const int mh = GH / 2, mw = GW / 2, nv = T * mh * mw;
+  const int n = 2 + 1 + nv + 1 + 2;
+  g_autofree int *ids = g_new (int, n);
+  int k = 0;
+  ids[k++] = 100; ids[k++] = 101;
+  ids[k++] = c->vision_start_token_id;
+  for (int v = 0; v < nv; v++)
+    ids[k++] = c->video_token_id;
+  ids[k++] = c->vision_end_token_id;
+  ids[k++] = 102; ids[k++] = 103;
+  g_assert_cmpint (k, ==, n);
+
+  const int start = 5;
+  g_autofree int *want = g_new (int, 3 * n);
+  int s = start, p = 0, mx = 0;
+  for (; p < 3; p++, s++)                      /* two text tokens and <|vision_start|> */
+    want[p] = want[n + p] = want[2 * n + p] = s;
+  const int s0 = s;
+  for (int kt = 0; kt < T; kt++)
+    for (int i = 0; i < mh; i++)
+      for (int j = 0; j < mw; j++, p++) {
+        want[p] = s0 + kt * 13;
+        want[n + p] = s0 + i;
+        want[2 * n + p] = s0 + j;
+        mx = MAX (mx, MAX (want[p], MAX (want[n + p], want[2 * n + p])));
+      }
+  s = mx + 1;
+  for (; p < n; p++, s++)                      /* <|vision_end|> and two text tokens */
+    want[p] = want[n + p] = want[2 * n + p] = s;
+
+  const QomniMediaGrid grid = { T, GH, GW, 1.0f };
+  g_autofree int *pos = g_new (int, 3 * n);
+  int next = 0;
+  GError *error = NULL;
+  g_assert_true (qomni_positions_build (c, ids, n, &grid, 1, start, pos, &next, &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < 3 * n; i++)
+    g_assert_cmpint (pos[i], ==, want[i]);
+  g_assert_cmpint (next, ==, s);
+  /* the last temporal patch is what moves the text after the video: 5+3 + 2·13 + 1 */
+  g_assert_cmpint (want[n - 3], ==, start + 3 + (T - 1) * 13 + 1);
+
+  /* fps 1 (2 s per temporal patch): step 26 */
+  const QomniMediaGrid slow = { T, GH, GW, 2.0f };
+  g_assert_true (qomni_positions_build (c, ids, n, &slow, 1, 0, pos, &next, &error));
+  g_assert_cmpint (pos[3 + 2 * mh * mw], ==, 3 + 2 * 26);
+}
+
+/* A video with its soundtrack (§7.3.5): video tokens as above, audio token a at s0 + a on
+ * every axis, the two merged by that time value with the video token first on a tie. That
+ * both openers <|vision_start|><|audio_start|> share position s and both closers share
+ * 1 + the largest so far is what transformers' get_rope_index does (it appends one position
+ * per opener from the same start); the notes only say they are two tokens each. */
+static void
+test_positions_audio_in_video (void)
+{
+  const QomniThinkerConfig *c = &fx.cfg->thinker;
+  const int T = 2, GH = 2, GW = 4, per = (GH / 2) * (GW / 2), nv = T * per, na = 20;
+  const float spg = 1.0f;                      /* fps 2: patch k at time 13·k */
+  /* the interleaved order, merged here on its own */
+  g_autofree int *body = g_new (int, nv + na);
+  g_autofree int *t_of = g_new (int, nv + na);
+  int v = 0, a = 0, b = 0;
+  while (v < nv || a < na) {
+    const int tv = (v / per) * 13;
+    if (v < nv && (a >= na || tv <= a)) {
+      body[b] = c->video_token_id;
+      t_of[b++] = tv;
+      v++;
+    } else {
+      body[b] = c->audio_token_id;
+      t_of[b++] = a++;
+    }
+  }
+  /* the chat template writes the same order */
+  g_autoptr (QomniChat) chat = qomni_chat_new ();
+  qomni_chat_video_with_audio (chat, T, per, spg, 13, na);
+  GString *expect = g_string_new ("<|vision_start|><|audio_start|>");
+  for (int i = 0; i < nv + na; i++)
+    g_string_append (expect, body[i] == c->video_token_id ? "<|video_pad|>" : "<|audio_pad|>");
+  g_string_append (expect, "<|audio_end|><|vision_end|>");
+  g_assert_cmpstr (qomni_chat_text_so_far (chat), ==, expect->str);
+  g_string_free (expect, TRUE);
+
+  const int n = 1 + 2 + nv + na + 2 + 1;
+  g_autofree int *ids = g_new (int, n);
+  int k = 0;
+  ids[k++] = 100;
+  ids[k++] = c->vision_start_token_id;
+  ids[k++] = c->audio_start_token_id;
+  memcpy (ids + k, body, sizeof (int) * (nv + na));
+  k += nv + na;
+  ids[k++] = c->audio_end_token_id;
+  ids[k++] = c->vision_end_token_id;
+  ids[k++] = 101;
+
+  g_autofree int *want = g_new (int, 3 * n);
+  int mx = 0;
+  want[0] = want[n] = want[2 * n] = 0;
+  for (int p = 1; p <= 2; p++)
+    want[p] = want[n + p] = want[2 * n + p] = 1;
+  const int s0 = 2;
+  for (int i = 0, vi = 0; i < nv + na; i++) {
+    const int p = 3 + i;
+    if (body[i] == c->video_token_id) {
+      want[p] = s0 + t_of[i];
+      want[n + p] = s0 + (vi / (GW / 2)) % (GH / 2);
+      want[2 * n + p] = s0 + vi % (GW / 2);
+      vi++;
+    } else {
+      want[p] = want[n + p] = want[2 * n + p] = s0 + t_of[i];
+    }
+    mx = MAX (mx, MAX (want[p], MAX (want[n + p], want[2 * n + p])));
+  }
+  for (int p = n - 3; p < n - 1; p++)
+    want[p] = want[n + p] = want[2 * n + p] = mx + 1;
+  want[n - 1] = want[2 * n - 1] = want[3 * n - 1] = mx + 2;
+
+  const QomniMediaGrid grid = { T, GH, GW, spg };
+  g_autofree int *pos = g_new (int, 3 * n);
+  int next = 0;
+  GError *error = NULL;
+  g_assert_true (qomni_positions_build (c, ids, n, &grid, 1, 0, pos, &next, &error));
+  g_assert_no_error (error);
+  for (int i = 0; i < 3 * n; i++)
+    g_assert_cmpint (pos[i], ==, want[i]);
+  g_assert_cmpint (next, ==, mx + 3);
+
+  /* a video run that holds fewer video pads than its grid is refused */
+  ids[3] = c->audio_token_id;
+  g_assert_false (qomni_positions_build (c, ids, n, &grid, 1, 0, pos, &next, &error));
+  g_assert_error (error, QOMNI_ERROR, QOMNI_ERROR_INVALID_INPUT);
+  g_clear_error (&error);
 }
 
 /* Preprocess the fixture image, encode it, and run the thinker on the image prompt. */
@@ -447,6 +595,8 @@ main (int argc, char **argv)
   g_test_add_func ("/vision/smart-resize", test_smart_resize);
   g_test_add_func ("/vision/encoder", test_encoder);
   g_test_add_func ("/vision/positions", test_positions);
+  g_test_add_func ("/vision/positions-video", test_positions_video);
+  g_test_add_func ("/vision/positions-audio-in-video", test_positions_audio_in_video);
   g_test_add_func ("/vision/prefill", test_prefill);
   g_test_add_func ("/vision/bad/tiny", test_tiny_image);
   g_test_add_func ("/vision/bad/huge", test_huge_image);

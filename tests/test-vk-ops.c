@@ -9,7 +9,8 @@
  * through A&S 7.1.26, tanh) get 1e-9 … 1e-7.
  *
  *   test-vk-ops            run the table; exit 0, 1 on a failure, 77 without a device
- *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul and attention (GFLOP/s)
+ *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul, attention and Code2Wav's
+ *                          convolutions (GFLOP/s)
  */
 #include "error.h"
 #include "ops-cpu.h"
@@ -115,6 +116,24 @@ submit (QomniVkCmd *c)
   g_assert_no_error (error);
 }
 
+/* The CPU product the GPU kernels are held to: f32 activations throughout. (The CPU's own
+ * Q8_0/Q4_0 products quantize the activations to Q8_0 first, which the shaders do not.) */
+static void
+cpu_linear (float *y, const float *x, int n, const QomniTensor *w, const float *bias)
+{
+  if (!qomni_cpu_dtype_is_block (w->dtype)) {
+    qomni_cpu_linear (y, x, n, w, bias);
+    return;
+  }
+  const int64_t out = w->shape[0], in = w->shape[1];
+  const size_t row_bytes = qomni_dtype_nbytes (w->dtype, in);
+  for (int r = 0; r < n; r++)
+    for (int64_t o = 0; o < out; o++)
+      y[(int64_t) r * out + o] = qomni_cpu_dot_row (w->dtype, (const guint8 *) w->data +
+                                                    o * row_bytes, x + (int64_t) r * in, in) +
+                                 (bias ? bias[o] : 0.0f);
+}
+
 /* Random weights [rows, cols] in dtype: the bytes and the tensor the CPU kernels read. */
 typedef struct {
   QomniTensor t;
@@ -168,7 +187,7 @@ test_matvec (QomniDType dt, int rows, int cols, int nz, gboolean acc)
   g_autofree float *y0 = randf ((size_t) nz * rows, 1.0f);
   g_autofree float *ref = g_new (float, (size_t) nz * rows);
   g_autofree float *res = g_new (float, (size_t) nz * rows);
-  qomni_cpu_linear (ref, x, nz, &w.t, NULL);
+  cpu_linear (ref, x, nz, &w.t, NULL);
   if (acc)
     for (int i = 0; i < nz * rows; i++)
       ref[i] += y0[i];
@@ -214,7 +233,7 @@ test_swiglu_ids (QomniDType dt, int E, int I, int H, int n, int K, gboolean norm
     QomniTensor te = w.t;
     te.shape[0] = 2 * I;
     te.data = (const char *) w.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[z] * 2 * I * H);
-    qomni_cpu_linear (gu, xr + (size_t) (z / K) * H, 1, &te, NULL);
+    cpu_linear (gu, xr + (size_t) (z / K) * H, 1, &te, NULL);
     qomni_cpu_silu_mul (gu, gu + I, I);
     memcpy (ref + (size_t) z * I, gu, sizeof (float) * I);
   }
@@ -254,7 +273,7 @@ test_matvec_norm (QomniDType dt, int rows, int cols, int nz, int g_off)
   g_autofree float *ref = g_new (float, (size_t) nz * rows);
   g_autofree float *res = g_new (float, (size_t) nz * rows);
   qomni_cpu_rmsnorm (xn, x, nz, cols, gain + g_off, 1e-6f);
-  qomni_cpu_linear (ref, xn, nz, &w.t, NULL);
+  cpu_linear (ref, xn, nz, &w.t, NULL);
   QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) nz * cols * 4);
   QomniVkBuffer *bg = upload (gain, (size_t) (g_off + cols) * 4);
   QomniVkBuffer *by = out_new ((size_t) nz * rows, NULL);
@@ -297,7 +316,7 @@ test_down_ksum (QomniDType dt, int E, int H, int I, int n, int K)
     QomniTensor te = w.t;
     te.shape[0] = H;
     te.data = (const char *) w.bytes + qomni_dtype_nbytes (dt, (int64_t) ids[s] * H * I);
-    qomni_cpu_linear (yy, gx + (size_t) s * I, 1, &te, NULL);
+    cpu_linear (yy, gx + (size_t) s * I, 1, &te, NULL);
     for (int h = 0; h < H; h++)
       ref[(size_t) (s / K) * H + h] += tw[3 + s] * yy[h];
   }
@@ -333,7 +352,7 @@ test_matmul (QomniDType dt, int rows, int cols, int n)
   g_autofree float *x = randf ((size_t) n * cols, 1.0f);
   g_autofree float *ref = g_new (float, (size_t) n * rows);
   g_autofree float *res = g_new (float, (size_t) n * rows);
-  qomni_cpu_linear (ref, x, n, &w.t, NULL);
+  cpu_linear (ref, x, n, &w.t, NULL);
   QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) n * cols * 4);
   QomniVkBuffer *by = out_new ((size_t) n * rows, NULL);
   QomniVkMatmulPush pc = { .rows = rows, .cols = cols, .n = n, .x_stride = cols, .y_off = GUARD,
@@ -633,16 +652,19 @@ test_eltwise (QomniVkPipe pipe, int n)
   qomni_vk_buffer_free (vk, by);
 }
 
+/* shared: each row carries one more logit (a shared expert's gate), whose sigmoid follows
+ * the n·K weights. */
 static void
-test_topk (int n, int E, int K)
+test_topk (int n, int E, int K, gboolean shared)
 {
-  g_autofree float *lg = randf ((size_t) n * E, 3.0f);
-  g_autofree float *ref_w = g_new (float, n * K), *res_w = g_new (float, n * K);
+  const int S = E + (shared ? 1 : 0), NW = n * K + (shared ? n : 0);
+  g_autofree float *lg = randf ((size_t) n * S, 3.0f);
+  g_autofree float *ref_w = g_new (float, NW), *res_w = g_new (float, NW);
   g_autofree int *ref_i = g_new (int, n * K);
   g_autofree guint32 *res_i = g_new (guint32, n * K);
   g_autofree float *p = g_new (float, E);
   for (int r = 0; r < n; r++) {
-    memcpy (p, lg + (size_t) r * E, sizeof (float) * E);
+    memcpy (p, lg + (size_t) r * S, sizeof (float) * E);
     qomni_cpu_softmax (p, E);
     qomni_cpu_topk (p, E, K, ref_i + r * K);
     float sum = 0;
@@ -650,21 +672,26 @@ test_topk (int n, int E, int K)
       sum += ref_w[r * K + j] = p[ref_i[r * K + j]];
     for (int j = 0; j < K; j++)
       ref_w[r * K + j] /= sum;
+    if (shared)
+      ref_w[n * K + r] = 1.0f / (1.0f + expf (-lg[(size_t) r * S + E]));
   }
-  QomniVkBuffer *bl = upload (lg, (size_t) n * E * 4);
-  QomniVkBuffer *bi = out_new (n * K, NULL), *bw = out_new (n * K, NULL);
-  QomniVkTopkPush pc = { .n = n, .E = E, .K = K, .ids_off = GUARD, .w_off = GUARD, .renorm = 1 };
+  QomniVkBuffer *bl = upload (lg, (size_t) n * S * 4);
+  QomniVkBuffer *bi = out_new (n * K, NULL), *bw = out_new (NW, NULL);
+  QomniVkTopkPush pc = { .n = n, .E = E, .K = K, .ids_off = GUARD, .w_off = GUARD, .renorm = 1,
+                         .l_stride = shared ? S : 0, .shared_gate = shared,
+                         .sg_off = GUARD + n * K };
   QomniVkBind b[] = { { bl }, { bi }, { bw } };
   QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
   qomni_vk_dispatch (c, QOMNI_VK_PIPE_MOE_TOPK, b, 3, &pc, sizeof pc, n, 1, 1);
   submit (c);
-  gboolean g = out_get (bi, n * K, (float *) res_i) & out_get (bw, n * K, res_w);
+  gboolean g = out_get (bi, n * K, (float *) res_i) & out_get (bw, NW, res_w);
   int wrong = 0;
   for (int i = 0; i < n * K; i++)
     wrong += (int) res_i[i] != ref_i[i];
   char name[96];
-  snprintf (name, sizeof name, "moe_topk n=%d E=%d k=%d (%d ids differ)", n, E, K, wrong);
-  report (name, wrong ? INFINITY : nmse (res_w, ref_w, n * K), 1e-11, g);
+  snprintf (name, sizeof name, "moe_topk n=%d E=%d k=%d%s (%d ids differ)", n, E, K,
+            shared ? " +shared gate" : "", wrong);
+  report (name, wrong ? INFINITY : nmse (res_w, ref_w, NW), 1e-11, g);
   qomni_vk_buffer_free (vk, bl);
   qomni_vk_buffer_free (vk, bi);
   qomni_vk_buffer_free (vk, bw);
@@ -721,6 +748,264 @@ test_argmax (int n)
   snprintf (name, sizeof name, "argmax n=%d (got %u, want %d)", n, got, best);
   report (name, (int) got == best ? 0.0 : INFINITY, 0.0, g);
   qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bo);
+}
+
+/* ---- Code2Wav's ops: checked against the convolutions' definitions written out here ---- */
+
+/* Causal Conv1d (weight [cout, cin, k], dilation d, left pad (k−1)·d) or the reference's
+ * CausalTransConv1d (weight [cin, cout, k], stride s, trimmed by k − s on both sides),
+ * time-major x [L, cin]; acc adds onto a random y. */
+static void
+test_conv1d (QomniDType dt, gboolean transposed, int L, int cin, int cout, int k, int dil,
+             int s, gboolean acc)
+{
+  Weight w = weight_new (dt, transposed ? cin : cout, (int64_t) (transposed ? cout : cin) * k,
+                         1.0f);
+  g_autofree float *wf = qomni_tensor_to_f32_alloc (&w.t);
+  g_autofree float *x = randf ((size_t) L * cin, 1.0f), *bias = randf (cout, 1.0f);
+  const int T = transposed ? (L - k / s + 1) * s : L;
+  g_autofree float *y0 = randf ((size_t) T * cout, 1.0f);
+  g_autofree float *ref = g_new0 (float, (size_t) T * cout);
+  g_autofree float *res = g_new (float, (size_t) T * cout);
+  if (transposed) {
+    /* the untransposed definition: input i lands on outputs i·s + j, then the trim */
+    for (int i = 0; i < L; i++)
+      for (int j = 0; j < k; j++) {
+        const int t = i * s + j - (k - s);
+        if (t < 0 || t >= T)
+          continue;
+        for (int co = 0; co < cout; co++) {
+          double a = 0;
+          for (int ci = 0; ci < cin; ci++)
+            a += (double) x[(size_t) i * cin + ci] * wf[((size_t) ci * cout + co) * k + j];
+          ref[(size_t) t * cout + co] += (float) a;
+        }
+      }
+  } else {
+    for (int t = 0; t < L; t++)
+      for (int co = 0; co < cout; co++) {
+        double a = 0;
+        for (int j = 0; j < k; j++) {
+          const int src = t - (k - 1 - j) * dil;
+          if (src >= 0)
+            for (int ci = 0; ci < cin; ci++)
+              a += (double) x[(size_t) src * cin + ci] * wf[((size_t) co * cin + ci) * k + j];
+        }
+        ref[(size_t) t * cout + co] = (float) a;
+      }
+  }
+  for (size_t i = 0; i < (size_t) T * cout; i++)
+    ref[i] += bias[i % cout] + (acc ? y0[i] : 0.0f);
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) L * cin * 4);
+  QomniVkBuffer *bb = upload (bias, (size_t) cout * 4);
+  QomniVkBuffer *by = out_new ((size_t) T * cout, acc ? y0 : NULL);
+  const int M = transposed ? L - k / s + 1 : L, R = transposed ? s * cout : cout;
+  QomniVkConvPush pc = { .L = L, .M = M, .cin = cin, .cout = cout, .k = k, .dil = dil,
+                         .stride = s, .y_off = GUARD,
+                         .flags = QOMNI_VK_CONV_BIAS | (acc ? QOMNI_VK_ACCUMULATE : 0) };
+  /* both tilings on every shape, whatever qomni_vk_conv_pipe would pick */
+  for (int narrow = 0; narrow < 2; narrow++) {
+    QomniVkPipe fam = narrow ? (transposed ? QOMNI_VK_PIPE_CONV1D_TN_F32 : QOMNI_VK_PIPE_CONV1D_N_F32)
+                             : (transposed ? QOMNI_VK_PIPE_CONV1D_T_F32 : QOMNI_VK_PIPE_CONV1D_F32);
+    QomniVkPipe pipe = qomni_vk_pipe_for_float_dtype (fam, dt);
+    const int tr = narrow ? 16 : 64, tm = narrow ? 256 : 64;
+    if (acc) {
+      GError *error = NULL;
+      g_autofree guint32 *init = g_new (guint32, (size_t) T * cout);
+      memcpy (init, y0, (size_t) T * cout * 4);
+      qomni_vk_upload (vk, by, 4 * GUARD, init, (size_t) T * cout * 4, &error);
+      g_assert_no_error (error);
+    }
+    QomniVkBind b[] = { { bw }, { bx }, { by }, { bb } };
+    QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+    qomni_vk_dispatch (c, pipe, b, 4, &pc, sizeof pc, (R + tr - 1) / tr, (M + tm - 1) / tm, 1);
+    submit (c);
+    gboolean g = out_get (by, (size_t) T * cout, res);
+    char name[96];
+    snprintf (name, sizeof name, "%s L=%d %d->%d k=%d %s=%d%s", qomni_vk_pipe_name (pipe), L,
+              cin, cout, k, transposed ? "s" : "d", transposed ? s : dil, acc ? " acc" : "");
+    report (name, nmse (res, ref, (size_t) T * cout), 1e-10, g);
+  }
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bb);
+  qomni_vk_buffer_free (vk, by);
+  g_free (w.bytes);
+}
+
+/* Depthwise causal conv (groups = channels): weight [C, k] then bias [C], one f32 buffer. */
+static void
+test_dwconv1d (int L, int C, int k, int dil)
+{
+  g_autofree float *x = randf ((size_t) L * C, 1.0f), *wb = randf ((size_t) C * (k + 1), 1.0f);
+  g_autofree float *ref = g_new (float, (size_t) L * C), *res = g_new (float, (size_t) L * C);
+  for (int t = 0; t < L; t++)
+    for (int ch = 0; ch < C; ch++) {
+      float a = wb[(size_t) C * k + ch];
+      for (int j = 0; j < k; j++) {
+        const int src = t - (k - 1 - j) * dil;
+        if (src >= 0)
+          a += wb[(size_t) ch * k + j] * x[(size_t) src * C + ch];
+      }
+      ref[(size_t) t * C + ch] = a;
+    }
+  QomniVkBuffer *bx = upload (x, (size_t) L * C * 4), *bw = upload (wb, (size_t) C * (k + 1) * 4);
+  QomniVkBuffer *by = out_new ((size_t) L * C, NULL);
+  QomniVkDwConvPush pc = { .L = L, .C = C, .k = k, .dil = dil, .y_off = GUARD, .b_off = C * k };
+  QomniVkBind b[] = { { bx }, { by }, { bw } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_DWCONV1D, b, 3, &pc, sizeof pc,
+                     MIN ((L * C + 255) / 256, 1024), 1, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) L * C, res);
+  char name[96];
+  snprintf (name, sizeof name, "dwconv1d L=%d C=%d k=%d d=%d", L, C, k, dil);
+  report (name, nmse (res, ref, (size_t) L * C), 1e-12, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, by);
+}
+
+/* SnakeBeta from log-space α, β (as stored), on inputs up to ±amp. */
+static void
+test_snake (int n, int C, float amp)
+{
+  g_autofree float *x = randf ((size_t) n * C, amp), *lab = randf (2 * (size_t) C, 1.0f);
+  g_autofree float *par = g_new (float, 2 * (size_t) C);
+  for (int ch = 0; ch < C; ch++) {
+    par[ch] = expf (lab[ch]);
+    par[C + ch] = 1.0f / (expf (lab[C + ch]) + 1e-9f);
+  }
+  g_autofree float *ref = g_new (float, (size_t) n * C), *res = g_new (float, (size_t) n * C);
+  for (size_t i = 0; i < (size_t) n * C; i++) {
+    const float sn = sinf (x[i] * par[i % C]);
+    ref[i] = x[i] + par[C + i % C] * sn * sn;
+  }
+  QomniVkBuffer *bx = out_new ((size_t) n * C, x), *bp = upload (par, 2 * (size_t) C * 4);
+  QomniVkSnakePush pc = { .n = n, .C = C, .x_off = GUARD, .y_off = GUARD, .b_off = C };
+  QomniVkBind b[] = { { bx }, { bx }, { bp } };   /* in place, as the decoder runs it */
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_SNAKE, b, 3, &pc, sizeof pc,
+                     MIN ((n * C + 255) / 256, 1024), 1, 1);
+  submit (c);
+  gboolean g = out_get (bx, (size_t) n * C, res);
+  char name[96];
+  snprintf (name, sizeof name, "snake n=%d C=%d |x|<%g", n, C, amp);
+  report (name, nmse (res, ref, (size_t) n * C), 1e-11, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bp);
+}
+
+static void
+test_scale_add (int n, int C)
+{
+  g_autofree float *x = randf ((size_t) n * C, 1.0f), *y = randf ((size_t) n * C, 1.0f);
+  g_autofree float *gain = randf (C, 1.0f), *res = g_new (float, (size_t) n * C);
+  g_autofree float *ref = g_memdup2 (x, sizeof (float) * n * C);
+  for (size_t i = 0; i < (size_t) n * C; i++)
+    ref[i] += gain[i % C] * y[i];
+  QomniVkBuffer *bx = out_new ((size_t) n * C, x), *by = upload (y, (size_t) n * C * 4);
+  QomniVkBuffer *bg = upload (gain, (size_t) C * 4);
+  QomniVkScaleAddPush pc = { .n = n, .C = C, .x_off = GUARD };
+  QomniVkBind b[] = { { bx }, { by }, { bg } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_SCALE_ADD, b, 3, &pc, sizeof pc,
+                     MIN ((n * C + 255) / 256, 1024), 1, 1);
+  submit (c);
+  gboolean g = out_get (bx, (size_t) n * C, res);
+  char name[96];
+  snprintf (name, sizeof name, "scale_add n=%d C=%d", n, C);
+  report (name, nmse (res, ref, (size_t) n * C), 1e-12, g);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, by);
+  qomni_vk_buffer_free (vk, bg);
+}
+
+/* Code embedding: Q stacked tables of cb rows, codes [Q, stride] codebook-major. */
+static void
+test_embed_mean (QomniDType dt, int Q, int cb, int cols, int n)
+{
+  Weight w = weight_new (dt, (int64_t) Q * cb, cols, 1.0f);
+  const int stride = n + 3;   /* a window of a wider code array, as the stream passes it */
+  guint32 *codes = g_new (guint32, (size_t) Q * stride);
+  for (int i = 0; i < Q * stride; i++)
+    codes[i] = (guint32) g_rand_int_range (rng, 0, cb);
+  g_autofree float *ref = g_new0 (float, (size_t) n * cols), *row = g_new (float, cols);
+  g_autofree float *res = g_new (float, (size_t) n * cols);
+  for (int f = 0; f < n; f++) {
+    for (int q = 0; q < Q; q++) {
+      qomni_weight_row_f32 (&w.t, (int64_t) q * cb + codes[q * stride + 1 + f], row);
+      qomni_cpu_add (ref + (size_t) f * cols, row, cols);
+    }
+    for (int h = 0; h < cols; h++)
+      ref[(size_t) f * cols + h] /= (float) Q;
+  }
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bc = upload (codes, (size_t) Q * stride * 4);
+  QomniVkBuffer *by = out_new ((size_t) n * cols, NULL);
+  QomniVkEmbedMeanPush pc = { .cols = cols, .n = n, .Q = Q, .cb = cb, .codes_off = 1,
+                              .codes_stride = stride, .y_off = GUARD };
+  QomniVkPipe pipe = qomni_vk_pipe_for_float_dtype (QOMNI_VK_PIPE_EMBED_MEAN_F32, dt);
+  QomniVkBind b[] = { { bw }, { bc }, { by } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, pipe, b, 3, &pc, sizeof pc, 1, n, 1);
+  submit (c);
+  gboolean g = out_get (by, (size_t) n * cols, res);
+  char name[96];
+  snprintf (name, sizeof name, "%s Q=%d cb=%d %dx%d", qomni_vk_pipe_name (pipe), Q, cb, n, cols);
+  /* the same additions in the same order: equal up to the division */
+  report (name, nmse (res, ref, (size_t) n * cols), 1e-14, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bc);
+  qomni_vk_buffer_free (vk, by);
+  g_free (codes);
+  g_free (w.bytes);
+}
+
+/* fill_random_blocks against the same hash and the CPU reference quantizer: blocks
+ * dequantized on both sides, by NMSE (1e-6: the same values, up to a rare one-step
+ * difference where a GPU divides less exactly), canaries after the last (odd) block. */
+static guint32
+pcg_hash (guint32 v)
+{
+  guint32 s = v * 747796405u + 2891336453u;
+  guint32 w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+
+static void
+test_fill_blocks (QomniDType dt, int n_blocks, guint32 seed, float scale)
+{
+  const size_t nbytes = qomni_dtype_nbytes (dt, (int64_t) n_blocks * 32);
+  const size_t n_words = (nbytes + 3) / 4;
+  QomniVkBuffer *bo = out_new (n_words, NULL);
+  QomniVkFillBlocksPush pc = { .n_blocks = n_blocks, .off_words = GUARD, .seed = seed,
+                               .q4 = dt == QOMNI_DTYPE_Q4_0, .scale = scale };
+  QomniVkBind b[] = { { bo } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM_BLOCKS, b, 1, &pc, sizeof pc,
+                     (n_blocks + 127) / 128, 1, 1);
+  submit (c);
+  g_autofree guint32 *got = g_new (guint32, n_words);
+  gboolean g = out_get (bo, n_words, (float *) got);
+
+  const int64_t n = (int64_t) n_blocks * 32;
+  g_autofree float *v = g_new (float, n);
+  for (int64_t i = 0; i < n; i++)
+    v[i] = scale * ((float) (pcg_hash ((guint32) i ^ pcg_hash (seed)) >> 8) *
+                    (2.0f / 16777216.0f) - 1.0f);
+  g_autofree guint8 *want = g_new0 (guint8, nbytes);
+  if (dt == QOMNI_DTYPE_Q8_0)
+    qomni_quantize_row_q8_0_ref (v, (QomniBlockQ8_0 *) want, n);
+  else
+    qomni_quantize_row_q4_0_ref (v, (QomniBlockQ4_0 *) want, n);
+  g_autofree float *a = g_new (float, n), *r = g_new (float, n);
+  qomni_to_f32 (dt, got, a, n);
+  qomni_to_f32 (dt, want, r, n);
+  char name[96];
+  snprintf (name, sizeof name, "fill_random_blocks %s %d blocks", qomni_dtype_info (dt)->name,
+            n_blocks);
+  report (name, nmse (a, r, (size_t) n), 1e-6, g);
   qomni_vk_buffer_free (vk, bo);
 }
 
@@ -848,6 +1133,52 @@ perf (int scale)
     }
     qomni_vk_buffer_free (vk, kv);
   }
+  /* Code2Wav's convolutions at the release's widths for a 35-frame call (chunk 10 +
+   * context 25), bf16 kernels: block 1's transposed conv and first residual conv, block 4's
+   * dilated conv, and the final 96 → 1 conv (narrow tiles) */
+  {
+    static const struct { const char *what; gboolean tr; int L, cin, cout, k, dil, s; } cs[] = {
+      { "conv_t 1536->768 k16 s8", TRUE, 140, 1536, 768, 16, 1, 8 },
+      { "conv 768->768 k7 d3", FALSE, 1120, 768, 768, 7, 3, 1 },
+      { "conv 96->96 k7 d9", FALSE, 67200, 96, 96, 7, 9, 1 },
+      { "conv 96->1 k7", FALSE, 67200, 96, 1, 7, 1, 1 },
+    };
+    QomniVkBuffer *cx = qomni_vk_buffer_new (vk, 4 * (uint64_t) 67200 * 96, QOMNI_VK_MEM_DEVICE,
+                                             "perf conv x", &error);
+    QomniVkBuffer *cy = qomni_vk_buffer_new (vk, 4 * (uint64_t) 67200 * 96, QOMNI_VK_MEM_DEVICE,
+                                             "perf conv y", &error);
+    QomniVkBuffer *cw = qomni_vk_buffer_new (vk, 2 * (uint64_t) 1536 * 768 * 16,
+                                             QOMNI_VK_MEM_DEVICE, "perf conv w", &error);
+    g_assert_no_error (error);
+    QomniVkFillPush fp = { .n_words = 67200 * 96 / 2, .mode = 0, .scale = 0.1f };
+    QomniVkBind fb[] = { { cx } }, fw[] = { { cw } };
+    QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+    qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, fb, 1, &fp, sizeof fp, 4096, 1, 1);
+    fp.n_words = 1536 * 768 * 16 / 2;
+    fp.seed = 1;
+    qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, fw, 1, &fp, sizeof fp, 4096, 1, 1);
+    submit (c);
+    for (guint i = 0; i < G_N_ELEMENTS (cs); i++) {
+      const int M = cs[i].tr ? cs[i].L - cs[i].k / cs[i].s + 1 : cs[i].L;
+      const int R = cs[i].tr ? cs[i].s * cs[i].cout : cs[i].cout;
+      uint32_t tr, tm;
+      const int pipe = qomni_vk_conv_pipe (QOMNI_DTYPE_BF16, cs[i].tr, R, &tr, &tm);
+      QomniVkConvPush cp = { .L = cs[i].L, .M = M, .cin = cs[i].cin, .cout = cs[i].cout,
+                             .k = cs[i].k, .dil = cs[i].dil, .stride = cs[i].s,
+                             .flags = QOMNI_VK_CONV_BIAS };
+      QomniVkBind cb[] = { { cw }, { cx }, { cy }, { cx } };
+      const double t = time_dispatches (pipe, cb, 4, &cp, sizeof cp, (R + tr - 1) / tr,
+                                        (M + tm - 1) / tm, 3);
+      const double flop = 2.0 * M * R * (double) cs[i].cin * (cs[i].tr ? cs[i].k / cs[i].s
+                                                                          : cs[i].k);
+      char name[64];
+      snprintf (name, sizeof name, "%s L=%d", cs[i].what, cs[i].L);
+      printf ("  %-36s %10.1f %10s %10.1f\n", name, t * 1e6, "", flop / t * 1e-9);
+    }
+    qomni_vk_buffer_free (vk, cx);
+    qomni_vk_buffer_free (vk, cy);
+    qomni_vk_buffer_free (vk, cw);
+  }
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, by);
 }
@@ -937,14 +1268,46 @@ main (int argc, char **argv)
     test_eltwise (elts[i], 257);
     test_eltwise (elts[i], 10000);
   }
-  test_topk (3, 8, 2);
-  test_topk (2, 128, 8);
-  test_topk (1, 7, 7);
+  test_topk (3, 8, 2, FALSE);
+  test_topk (2, 128, 8, FALSE);
+  test_topk (1, 7, 7, FALSE);
+  test_topk (3, 128, 6, TRUE);
+  test_topk (1, 8, 2, TRUE);
   test_combine (2, 33, 3);
   test_combine (1, 2048, 8);
   test_argmax (1);
   test_argmax (7);
   test_argmax (152064);
+  /* Code2Wav: odd lengths and widths, the release's k = 2s transposed kernels and the
+   * dilations 1, 3, 9 of its residual units */
+  static const QomniDType fdt[] = { QOMNI_DTYPE_F32, QOMNI_DTYPE_F16, QOMNI_DTYPE_BF16 };
+  for (guint d = 0; d < G_N_ELEMENTS (fdt); d++) {
+    test_conv1d (fdt[d], FALSE, 37, 19, 33, 7, 1, 1, FALSE);
+    test_conv1d (fdt[d], FALSE, 70, 24, 65, 7, 9, 1, FALSE);
+    test_conv1d (fdt[d], FALSE, 29, 40, 40, 1, 1, 1, TRUE);
+    test_conv1d (fdt[d], TRUE, 13, 24, 17, 10, 1, 5, FALSE);
+    test_conv1d (fdt[d], TRUE, 9, 33, 16, 2, 1, 2, FALSE);
+    test_embed_mean (fdt[d], 4, 11, 33, 5);
+  }
+  test_conv1d (QOMNI_DTYPE_F32, FALSE, 100, 7, 1, 7, 3, 1, FALSE);   /* to one channel */
+  test_conv1d (QOMNI_DTYPE_F32, TRUE, 4, 20, 9, 6, 1, 3, TRUE);
+  test_conv1d (QOMNI_DTYPE_BF16, FALSE, 130, 96, 96, 7, 3, 1, FALSE);
+  test_conv1d (QOMNI_DTYPE_F32, FALSE, 300, 5, 4, 7, 9, 1, TRUE);   /* several narrow tiles */
+  test_dwconv1d (1, 5, 7, 1);
+  test_dwconv1d (37, 33, 7, 1);
+  test_dwconv1d (20, 8, 3, 4);
+  test_snake (1, 1, 1.0f);
+  test_snake (37, 33, 3.0f);
+  test_snake (64, 96, 90.0f);
+  test_scale_add (1, 7);
+  test_scale_add (37, 257);
+  for (int q4 = 0; q4 < 2; q4++) {
+    const QomniDType dt = q4 ? QOMNI_DTYPE_Q4_0 : QOMNI_DTYPE_Q8_0;
+    test_fill_blocks (dt, 1, 3, 0.5f);
+    test_fill_blocks (dt, 2, 4, 0.04f);
+    test_fill_blocks (dt, 129, 5, 0.04f);   /* odd: the last block alone */
+    test_fill_blocks (dt, 64 * 300, 6, 1.0f);
+  }
   printf ("%d of %d passed\n", n_run - n_fail, n_run);
   if (do_perf)
     perf (scale);

@@ -18,7 +18,8 @@ bench_thinker_where (const Bench *b)
 QomniAudioEncoder *
 bench_encoder_new (Bench *b, GError **error)
 {
-  return qomni_audio_encoder_new (b->model->weights, b->model->config, error);   /* CPU only */
+  /* CPU only until qomni_audio_encoder_new_on (…, b->vk, …) is merged */
+  return qomni_audio_encoder_new (b->model->weights, b->model->config, error);
 }
 
 const char *
@@ -30,23 +31,23 @@ bench_encoder_where (const Bench *b)
 QomniTalker *
 bench_talker_new (Bench *b, int max_ctx, GError **error)
 {
-  return qomni_talker_new (b->model->weights, b->model->config, max_ctx, error);  /* CPU only */
+  return qomni_talker_new_on (b->model->weights, b->model->config, max_ctx, b->vk, error);
 }
 
 const char *
 bench_talker_where (const Bench *b)
 {
-  return "cpu";
+  return b->vk ? "vulkan" : "cpu";
 }
 
 QomniCode2Wav *
 bench_code2wav_new (Bench *b, GError **error)
 {
-  return qomni_code2wav_new (b->model->weights, b->model->config, error);         /* CPU only */
+  return qomni_code2wav_new_on (b->model->weights, b->model->config, b->vk, error);
 }
 
 const char *
 bench_code2wav_where (const Bench *b)
 {
-  return "cpu";
+  return b->vk ? "vulkan" : "cpu";
 }

@@ -29,9 +29,9 @@ typedef struct {
   char *error;
 } Stream;
 
-/* Elements that compute on the GPU when --device says so: add one here when its element
- * gets a device=vulkan path. */
-static const char *const gpu_elements[] = { "t" };
+/* Elements that compute on the GPU when --device says so (their `device` property): add
+ * qomniencode's name here when its encoder gets a device=vulkan path. */
+static const char *const gpu_elements[] = { "t", "talker", "voc" };
 
 static gboolean
 ensure_plugin (Bench *b, const char *section)
@@ -110,7 +110,7 @@ stream_init (Bench *b, Stream *s, GstContext *model_ctx, GstContext *device_ctx,
     "layout=interleaved ! qomniencode chunk-duration=0 ! "
     "qomnithinker name=t task=answer temperature=0 max-tokens=%d context-length=%d "
     "t.src ! queue ! fakesink name=text async=false "
-    "t.talker_0 ! queue ! qomnitalker greedy=true max-frames=%d ! "
+    "t.talker_0 ! queue ! qomnitalker name=talker greedy=true max-frames=%d ! "
     "qomnivocoder name=voc chunk-frames=%d left-context=%d ! "
     "fakesink name=audio async=false",
     b->max_tokens, ctx_len, b->max_frames, b->pipeline_chunk, b->left_context);

@@ -3,10 +3,19 @@
  * bytes one step reads, and the per-kernel timestamp table of the decode steps.
  *
  *   bench-vk [--layers N] [--prefill N] [--decode N] [--bandwidth GBps]
+ *            [--dtype bf16|q8_0|q4_0] [--no-profile]
+ *   bench-vk --talker [--frames N] [--preset full|tiny] [--bandwidth GBps]
  *
  * Shapes are Qwen3-Omni-30B-A3B's thinker: hidden 2048, 48 layers, 32 q / 4 kv heads of
- * 128, 128 experts top-8 of width 768, vocab 152064, weights bf16 (~61 GB). */
+ * 128, 128 experts top-8 of width 768, vocab 152064; weights bf16 (~61 GB, the default),
+ * Q8_0 (~32 GB) or Q4_0 (~17 GB), made on the GPU (fill_random, fill_random_blocks).
+ * --talker: codec frames/s of the talker (20 MoE layers with a shared expert, codec head)
+ * and the code predictor (5 dense layers, 15 passes per frame) at the preset's shapes. */
+#include "code-predictor-vk.h"
+#include "config.h"
 #include "error.h"
+#include "ops-cpu.h"
+#include "sampler.h"
 #include "thinker-vk.h"
 #include "vk-device.h"
 
@@ -15,27 +24,241 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A random bf16 matrix [rows, cols] in host memory, uniform with variance 1/cols. */
+static QomniTensor
+host_matrix (int rows, int cols, GRand *rng)
+{
+  guint16 *w = g_new (guint16, (size_t) rows * cols);
+  const double a = sqrt (3.0 / cols);
+  for (size_t i = 0; i < (size_t) rows * cols; i++)
+    w[i] = qomni_f32_to_bf16 ((float) g_rand_double_range (rng, -a, a));
+  return (QomniTensor) { .name = "random", .dtype = QOMNI_DTYPE_BF16, .ndim = 2,
+                         .shape = { rows, cols }, .data = w,
+                         .nbytes = sizeof (guint16) * (size_t) rows * cols };
+}
+
+/* Frames of the talker step as QomniTalker runs it on the GPU: the text projection of
+ * one thinker row on the CPU (fc1 [I, Ht] + bias, SiLU, fc2 [H, I] + bias, bf16 weights),
+ * that row plus the last frame's code embeddings through the talker and its codec head
+ * (one submission, the 3072 logits back), c0 drawn on the CPU with the repetition penalty
+ * and the suppression, then the code predictor's 15 passes (one submission when greedy;
+ * 15 with the CPU sampler). */
+static int
+bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
+{
+  GError *error = NULL;
+  QomniConfig *cfg = qomni_config_preset (preset, &error);
+  if (!cfg) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    return 1;
+  }
+  const QomniTalkerConfig *tc = &cfg->talker;
+  const int n_prompt = 64, warm = 4;
+  const int max_ctx = n_prompt + 3 * (n_frames + warm) + 16;
+  const QomniVkStackNames names = { .prefix = "talker.model",
+                                    .embed = "talker.model.codec_embedding.weight",
+                                    .head = "talker.codec_head.weight" };
+  gint64 t0 = g_get_monotonic_time ();
+  QomniVkDecoder *tk = qomni_vk_decoder_new (vk, NULL, &tc->text, &names, QOMNI_DTYPE_BF16,
+                                             max_ctx, n_prompt, &error);
+  QomniVkCodePredictor *cp = tk ? qomni_vk_code_predictor_new (vk, NULL, tc, QOMNI_DTYPE_BF16,
+                                                               &error)
+                                : NULL;
+  if (!cp) {
+    fprintf (stderr, "bench-vk: %s\n", error->message);
+    qomni_vk_decoder_free (tk);
+    qomni_config_free (cfg);
+    return 1;
+  }
+  const int H = tc->text.hidden_size, V = tc->text.vocab_size, G = tc->num_code_groups;
+  const int cb = tc->code_predictor.vocab_size;
+  printf ("device: %s; talker %d layers (%d experts top-%d, shared %d) + code predictor %d "
+          "layers x %d passes, hidden %d, random bf16 weights made on the GPU in %.1f s; "
+          "%.2f GiB allocated\n", qomni_vk_device_name (vk), tc->text.num_hidden_layers,
+          tc->text.num_experts, tc->text.num_experts_per_tok,
+          tc->text.shared_expert_intermediate_size, tc->code_predictor.num_hidden_layers, G - 1,
+          H, (g_get_monotonic_time () - t0) * 1e-6, qomni_vk_allocated (vk) / 1073741824.0);
+
+  GRand *rng = g_rand_new_with_seed (7);
+  float *x = g_new (float, (size_t) n_prompt * H);
+  for (size_t i = 0; i < (size_t) n_prompt * H; i++)
+    x[i] = (float) g_rand_double_range (rng, -1, 1);
+  int *pos = g_new (int, 3 * n_prompt);
+  for (int a = 0; a < 3; a++)
+    for (int i = 0; i < n_prompt; i++)
+      pos[a * n_prompt + i] = i;
+  float *logits = g_new (float, V), *sum = g_new (float, H);
+  const int Ht = cfg->thinker.text.hidden_size, I = tc->text.intermediate_size;
+  QomniTensor fc1 = host_matrix (I, Ht, rng), fc2 = host_matrix (H, I, rng);
+  float *b1 = g_new0 (float, I), *b2 = g_new0 (float, H), *mid = g_new (float, I);
+  float *row = g_new (float, Ht), *proj = g_new (float, H);
+  for (int i = 0; i < Ht; i++)
+    row[i] = (float) g_rand_double_range (rng, -1, 1);
+  int *history = g_new (int, max_ctx), *codes = g_new (int, G);
+  int p = n_prompt;
+  const char *mode_name[2] = { "greedy (code predictor: 1 submission per frame)",
+                               "sampled (code predictor: 15 submissions, CPU sampler)" };
+  for (int mode = 0; mode < 2; mode++) {
+    QomniSamplerParams tp = { .temperature = mode ? 0.9f : 0.0f, .top_k = 50, .top_p = 1.0f,
+                              .repetition_penalty = 1.05f, .seed = 1 };
+    QomniSamplerParams cpp = { .temperature = mode ? 1.0f : 0.0f, .top_k = 50, .top_p = 0.8f,
+                               .repetition_penalty = 1.0f, .seed = 2 };
+    QomniSampler *st = qomni_sampler_new (&tp), *sc = qomni_sampler_new (&cpp);
+    qomni_vk_decoder_reset (tk);
+    p = n_prompt;
+    if (!qomni_vk_decoder_forward (tk, x, n_prompt, pos, NULL, NULL, logits, NULL, &error)) {
+      fprintf (stderr, "bench-vk: talker prompt: %s\n", error->message);
+      return 1;
+    }
+    int n_hist = 0;
+    double t_tk = 0, t_cp = 0, t_all = 0, t_proj = 0, rec0 = 0, sub0 = 0, rec, sub;
+    for (int f = 0; f < warm + n_frames; f++) {
+      if (f == warm) {
+        t_tk = t_cp = t_all = t_proj = 0;
+        qomni_vk_code_predictor_timing (cp, &rec0, &sub0);
+      }
+      gint64 a = g_get_monotonic_time ();
+      if (f > 0) {
+        /* the next input: the frame's code embeddings plus the projected text row */
+        qomni_cpu_linear (mid, row, 1, &fc1, b1);
+        qomni_cpu_silu (mid, I);
+        qomni_cpu_linear (proj, mid, 1, &fc2, b2);
+        t_proj += (g_get_monotonic_time () - a) * 1e-6;
+        for (int h = 0; h < H; h++)
+          sum[h] += proj[h];
+        const int p3[3] = { p, p, p };
+        if (!qomni_vk_decoder_forward (tk, sum, 1, p3, NULL, NULL, logits, NULL, &error)) {
+          fprintf (stderr, "bench-vk: talker step: %s\n", error->message);
+          return 1;
+        }
+        p++;
+      }
+      const int c0 = qomni_sampler_sample (st, logits, V, history, n_hist, cb, V,
+                                           tc->codec_eos_id);
+      history[n_hist++] = c0;
+      gint64 b = g_get_monotonic_time ();
+      if (!qomni_vk_code_predictor_run (cp, tk, f == 0 ? n_prompt - 1 : 0, c0, sc, codes, sum,
+                                        &error)) {
+        fprintf (stderr, "bench-vk: code predictor: %s\n", error->message);
+        return 1;
+      }
+      gint64 e = g_get_monotonic_time ();
+      t_tk += (b - a) * 1e-6;
+      t_cp += (e - b) * 1e-6;
+      t_all += (e - a) * 1e-6;
+    }
+    const double per = t_all / n_frames;
+    qomni_vk_code_predictor_timing (cp, &rec, &sub);
+    const double bytes = qomni_vk_decoder_step_bytes (tk) + 2.0 * V * H
+                         + qomni_vk_code_predictor_frame_bytes (cp);
+    printf ("%s: %d frames, %.2f ms/frame (talker step %.2f ms, of which the CPU's text "
+            "projection %.2f ms, + code predictor %.2f ms) = %.1f frames/s (%.2f x real time "
+            "at 12.5 frames/s)\n", mode_name[mode], n_frames, per * 1e3, t_tk / n_frames * 1e3,
+            t_proj / n_frames * 1e3, t_cp / n_frames * 1e3, 1.0 / per, 1.0 / per / 12.5);
+    printf ("  code predictor per frame: %.2f ms recording on the CPU, %.2f ms submit + GPU\n",
+            (rec - rec0) / n_frames * 1e3, (sub - sub0) / n_frames * 1e3);
+    if (mode == 0)
+      printf ("weights read per frame: %.3f GB -> %.0f GB/s effective, %.1f%% of %.0f GB/s\n",
+              bytes * 1e-9, bytes / per * 1e-9, 100.0 * bytes / per * 1e-9 / bw, bw);
+    qomni_sampler_free (st);
+    qomni_sampler_free (sc);
+  }
+
+  /* where the time goes: timestamps around every dispatch of a few greedy frames */
+  qomni_vk_profile_enable (vk, TRUE);
+  qomni_vk_profile_reset (vk);
+  QomniSampler *greedy = qomni_sampler_new (&QOMNI_SAMPLER_PARAMS_GREEDY);
+  const int n_prof = 4;
+  for (int f = 0; f < n_prof && p < max_ctx; f++) {
+    const int p3[3] = { p, p, p };
+    qomni_vk_decoder_forward (tk, sum, 1, p3, NULL, NULL, logits, NULL, &error);
+    p++;
+    qomni_vk_code_predictor_run (cp, tk, 0, f, greedy, codes, sum, &error);
+  }
+  char title[96];
+  snprintf (title, sizeof title, "talker + code predictor, %d greedy frames", n_prof);
+  qomni_vk_profile_print (vk, title);
+  qomni_vk_profile_enable (vk, FALSE);
+  qomni_sampler_free (greedy);
+  g_free ((gpointer) fc1.data);
+  g_free ((gpointer) fc2.data);
+  g_free (b1);
+  g_free (b2);
+  g_free (mid);
+  g_free (row);
+  g_free (proj);
+  g_free (x);
+  g_free (pos);
+  g_free (logits);
+  g_free (sum);
+  g_free (history);
+  g_free (codes);
+  g_rand_free (rng);
+  qomni_vk_code_predictor_free (cp);
+  qomni_vk_decoder_free (tk);
+  qomni_config_free (cfg);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
   setvbuf (stdout, NULL, _IOLBF, 0);
-  int layers = 48, n_prefill = 512, n_decode = 64;
+  int layers = 48, n_prefill = 512, n_decode = 64, n_frames = 64;
   double bw = 3100.0;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!strcmp (argv[i], "--layers"))
-      layers = atoi (argv[i + 1]);
+  gboolean talker = FALSE;
+  const char *preset = "full";
+  QomniDType dtype = QOMNI_DTYPE_BF16;
+  gboolean profile = TRUE;
+  for (int i = 1; i < argc; i++) {
+    const char *val = i + 1 < argc ? argv[i + 1] : "";
+    if (!strcmp (argv[i], "--no-profile")) {
+      profile = FALSE;
+      continue;
+    }
+    if (!strcmp (argv[i], "--talker")) {
+      talker = TRUE;
+      continue;
+    }
+    if (!strcmp (argv[i], "--dtype")) {
+      if (!strcmp (val, "bf16"))
+        dtype = QOMNI_DTYPE_BF16;
+      else if (!strcmp (val, "q8_0"))
+        dtype = QOMNI_DTYPE_Q8_0;
+      else if (!strcmp (val, "q4_0"))
+        dtype = QOMNI_DTYPE_Q4_0;
+      else {
+        fprintf (stderr, "bench-vk: --dtype takes bf16, q8_0 or q4_0, not '%s'\n", val);
+        return 2;
+      }
+    } else if (!strcmp (argv[i], "--frames"))
+      n_frames = MAX (atoi (val), 1);
+    else if (!strcmp (argv[i], "--preset"))
+      preset = val;
+    else if (!strcmp (argv[i], "--layers"))
+      layers = atoi (val);
     else if (!strcmp (argv[i], "--prefill"))
-      n_prefill = atoi (argv[i + 1]);
+      n_prefill = atoi (val);
     else if (!strcmp (argv[i], "--decode"))
-      n_decode = atoi (argv[i + 1]);
+      n_decode = atoi (val);
     else if (!strcmp (argv[i], "--bandwidth"))
-      bw = atof (argv[i + 1]);
+      bw = atof (val);
+    else {
+      fprintf (stderr, "bench-vk: unknown option %s\n", argv[i]);
+      return 2;
+    }
+    i++;
   }
   GError *error = NULL;
   QomniVk *vk = qomni_vk_new (-1, &error);
   if (!vk) {
     fprintf (stderr, "bench-vk: %s\n", error->message);
     return 77;
+  }
+  if (talker) {
+    int rc = bench_talker (vk, preset, n_frames, bw);
+    qomni_vk_free (vk);
+    return rc;
   }
   QomniTextConfig c = {
     .vocab_size = 152064, .hidden_size = 2048, .num_hidden_layers = layers,
@@ -46,15 +269,15 @@ main (int argc, char **argv)
   };
   const int max_ctx = n_prefill + n_decode + 64;  /* + warm-up and profiled steps */
   gint64 t0 = g_get_monotonic_time ();
-  QomniVkThinker *t = qomni_vk_thinker_new (vk, NULL, &c, QOMNI_DTYPE_BF16, max_ctx,
+  QomniVkThinker *t = qomni_vk_thinker_new (vk, NULL, &c, dtype, max_ctx,
                                             MAX (n_prefill, 1), &error);
   if (!t) {
     fprintf (stderr, "bench-vk: %s\n", error->message);
     qomni_vk_free (vk);
     return 1;
   }
-  printf ("device: %s; %d layers, random bf16 weights made on the GPU in %.1f s; %.1f GiB "
-          "allocated\n", qomni_vk_device_name (vk), layers,
+  printf ("device: %s; %d layers, random %s weights made on the GPU in %.1f s; %.1f GiB "
+          "allocated\n", qomni_vk_device_name (vk), layers, qomni_dtype_info (dtype)->name,
           (g_get_monotonic_time () - t0) * 1e-6, qomni_vk_allocated (vk) / 1073741824.0);
 
   /* prefill: random embeddings in, greedy token out */
@@ -106,6 +329,8 @@ main (int argc, char **argv)
           bw, bytes / (bw * 1e9) * 1e3);
 
   /* where the time goes: timestamps around every dispatch of a few decode steps */
+  if (!profile)
+    goto done;
   qomni_vk_profile_enable (vk, TRUE);
   qomni_vk_profile_reset (vk);
   const int n_prof = 8;
@@ -119,6 +344,7 @@ main (int argc, char **argv)
   qomni_vk_thinker_forward (t, x, n_prefill, pos, NULL, NULL, NULL, &next, &error);
   snprintf (title, sizeof title, "prefill, %d tokens", n_prefill);
   qomni_vk_profile_print (vk, title);
+done:
   g_free (dt);
   g_free (x);
   g_free (pos);

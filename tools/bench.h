@@ -36,6 +36,7 @@ typedef struct {
   QomniModel *model;           /* loaded, or random weights made in memory */
   const char *model_desc;      /* "random tiny q8_0" or the path */
   gboolean random;
+  gboolean huge_pages;         /* random weights advised as transparent huge pages */
   QomniVk *vk;                 /* NULL: the CPU */
   const char *device;          /* as given: cpu, vulkan, vulkan:N */
   BenchReport *report;

@@ -167,7 +167,10 @@ random_model (Bench *b, const char *preset, int layers, QomniDType dtype, BenchS
   }
   g_autoptr (GPtrArray) specs = random_specs (cfg, parts);
   const double t0 = bench_now ();
-  QomniWeights *w = parts ? qomni_random_weights (specs, dtype, 1, error)
+  QomniWeights *w = parts ? qomni_random_weights (specs, dtype, 1,
+                                                  b->huge_pages ? QOMNI_RANDOM_WEIGHTS_HUGE_PAGES
+                                                                : QOMNI_RANDOM_WEIGHTS_DEFAULT,
+                                                  error)
                           : qomni_weights_new_empty ("(no weights)");
   if (!w) {
     qomni_tokenizer_free (tok);
@@ -238,6 +241,7 @@ qomni_cmd_bench (int argc, char **argv)
   g_autofree char *streams = NULL, *desc = NULL;
   int layers = 0, n_prompt = 0, n_decode = 16, threads = 0, max_tokens = 32, max_frames = 50;
   int left_context = 25, pipeline_chunk = 4;
+  gboolean small_pages = FALSE;
   double bandwidth = 0, peak = 0, fill_budget = 120, question = 2;
   GOptionEntry entries[] = {
     { "model", 0, 0, G_OPTION_ARG_FILENAME, &model_path, "a checkpoint folder or .gguf file", "PATH" },
@@ -264,6 +268,7 @@ qomni_cmd_bench (int argc, char **argv)
     { "bandwidth", 0, 0, G_OPTION_ARG_DOUBLE, &bandwidth, "GPU memory bandwidth for the floors", "GB/s" },
     { "peak-gflops", 0, 0, G_OPTION_ARG_DOUBLE, &peak, "peak GFLOP/s for the floors (GPU; CPU: measured)", "G" },
     { "threads", 0, 0, G_OPTION_ARG_INT, &threads, "CPU threads (default: all)", "N" },
+    { "no-huge-pages", 0, 0, G_OPTION_ARG_NONE, &small_pages, "do not ask for transparent huge pages for random weights", NULL },
     { "json", 0, 0, G_OPTION_ARG_FILENAME, &json_path, "also write the figures as JSON (- for stdout; the table then goes to stderr)", "FILE" },
     { NULL },
   };
@@ -316,6 +321,7 @@ qomni_cmd_bench (int argc, char **argv)
   b.gpu_bandwidth_gbs = bandwidth;
   b.gpu_peak_gflops = peak;
   b.device = device ? device : "cpu";
+  b.huge_pages = !small_pages;
   b.report = bench_report_new ();
   if (threads > 0)
     omp_set_num_threads (threads);

@@ -89,6 +89,26 @@ image_clear (Image *im)
   g_free (im->deepstack);
 }
 
+/* The vision encoder on preprocessed pixels: im gets the rows and the grid. */
+static gboolean
+encode_pixels (const QomniModel *model, const float *pixels, const int grid[3],
+               float second_per_grid, Image *im, GError **error)
+{
+  QomniVisionEncoder *enc = qomni_vision_encoder_new (model->weights, model->config, error);
+  if (!enc)
+    return FALSE;
+  const int n = qomni_vision_encoder_n_tokens (enc, grid);
+  const int D = qomni_vision_encoder_output_dim (enc), K = qomni_vision_encoder_n_deepstack (enc);
+  im->embeds = g_new (float, (gsize) n * D);
+  im->deepstack = g_new (float, (gsize) MAX (K, 1) * n * D);
+  gboolean ok = qomni_vision_encoder_reserve (enc, (int64_t) grid[0] * grid[1] * grid[2], error) &&
+                qomni_vision_encoder_encode (enc, pixels, grid, im->embeds, im->deepstack, error);
+  qomni_vision_encoder_free (enc);
+  im->rows = (QomniVisualRows) { im->embeds, K ? im->deepstack : NULL, n, K };
+  im->grid = (QomniMediaGrid) { grid[0], grid[1], grid[2], second_per_grid };
+  return ok;
+}
+
 /* Decode, preprocess (the processor's defaults, capped at max_pixels), vision encoder. */
 static gboolean
 encode_image_file (const QomniModel *model, const char *path, int max_pixels, Image *im,
@@ -104,24 +124,47 @@ encode_image_file (const QomniModel *model, const char *path, int max_pixels, Im
     p.max_pixels = max_pixels;
   g_autofree float *pixels = NULL;
   int grid[3];
-  if (!qomni_image_preprocess (rgb, w, h, 3 * w, &p, &pixels, grid, error))
-    return FALSE;
-  QomniVisionEncoder *enc = qomni_vision_encoder_new (model->weights, model->config, error);
-  if (!enc)
-    return FALSE;
-  const int n = qomni_vision_encoder_n_tokens (enc, grid);
-  const int D = qomni_vision_encoder_output_dim (enc), K = qomni_vision_encoder_n_deepstack (enc);
-  im->embeds = g_new (float, (gsize) n * D);
-  im->deepstack = g_new (float, (gsize) MAX (K, 1) * n * D);
-  gboolean ok = qomni_vision_encoder_reserve (enc, (int64_t) grid[0] * grid[1] * grid[2], error) &&
-                qomni_vision_encoder_encode (enc, pixels, grid, im->embeds, im->deepstack, error);
-  qomni_vision_encoder_free (enc);
-  im->rows = (QomniVisualRows) { im->embeds, K ? im->deepstack : NULL, n, K };
-  im->grid = (QomniMediaGrid) { grid[0], grid[1], grid[2], 0.0f };
-  return ok;
+  return qomni_image_preprocess (rgb, w, h, 3 * w, &p, &pixels, grid, error) &&
+         encode_pixels (model, pixels, grid, 0.0f, im, error);
 #else
   g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
                "--image needs GStreamer, and this qomni was built without it");
+  return FALSE;
+#endif
+}
+
+/* Decode frames at fps (at most max_frames, each within max_pixels), preprocess them as
+ * one video, vision encoder. The grid's second_per_grid is temporal_patch_size over the
+ * rate the kept frames stand for. */
+static gboolean
+encode_video_file (const QomniModel *model, const char *path, double fps, int max_frames,
+                   int max_pixels, Image *im, GError **error)
+{
+#ifdef QOMNI_HAVE_GST_MEDIA_FILE
+  QomniImageParams p = QOMNI_VIDEO_PARAMS_DEFAULT;
+  p.temporal_patch_size = model->config->thinker.vision.temporal_patch_size;
+  if (max_pixels > 0) {
+    p.max_pixels = max_pixels;
+    p.min_pixels = MIN (p.min_pixels, max_pixels);
+  }
+  QomniVideoFrames v;
+  if (!qomni_video_file_read (path, fps, max_frames, &p, &v, error))
+    return FALSE;
+  g_autofree float *pixels = NULL;
+  int grid[3];
+  gboolean ok = qomni_video_preprocess ((const guint8 *const *) v.frames, v.n_frames, v.width,
+                                        v.height, 3 * v.width, &p, &pixels, grid, error) &&
+                encode_pixels (model, pixels, grid,
+                               (float) (p.temporal_patch_size / v.fps), im, error);
+  if (ok)
+    fprintf (stderr, "video: %d frames of %dx%d (from %dx%d, %.2f s) at %.3g fps -> grid %d×%d×%d,"
+             " %d tokens\n", v.n_frames, v.width, v.height, v.source_width, v.source_height,
+             v.duration_s, v.fps, grid[0], grid[1], grid[2], im->rows.n_rows);
+  qomni_video_frames_clear (&v);
+  return ok;
+#else
+  g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+               "--video needs GStreamer, and this qomni was built without it");
   return FALSE;
 #endif
 }
@@ -130,8 +173,11 @@ int
 qomni_cmd_generate (int argc, char **argv)
 {
   g_autofree char *model_path = NULL, *system = NULL, *prompt = NULL, *audio_path = NULL;
-  g_autofree char *image_path = NULL, *device = NULL;
+  g_autofree char *image_path = NULL, *device = NULL, *video_path = NULL;
   int max_pixels = 448 * 448;
+  double video_fps = 2.0;
+  int max_video_frames = 768, video_max_pixels = 768 * 32 * 32;
+  gboolean video_audio = FALSE, print_prompt_ids = FALSE;
   int max_tokens = 256, top_k = 20, ctx_len = 4096;
   double temperature = 0.7, top_p = 0.8, rep = 1.0;
   gint64 seed = 0;
@@ -143,9 +189,15 @@ qomni_cmd_generate (int argc, char **argv)
     { "system", 0, 0, G_OPTION_ARG_STRING, &system, "system prompt (default: \"" DEFAULT_SYSTEM "\"; \"\" for none)", "TEXT" },
     { "prompt", 'p', 0, G_OPTION_ARG_STRING, &prompt, "the user's message", "TEXT" },
     { "audio", 'a', 0, G_OPTION_ARG_FILENAME, &audio_path, "an audio file sent before the prompt (any format GStreamer decodes)", "FILE" },
-    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker runs", "DEV" },
+    { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "cpu (default) or vulkan[:N]: where the thinker (and with --speak the talker, code predictor and Code2Wav) run", "DEV" },
     { "image", 'i', 0, G_OPTION_ARG_FILENAME, &image_path, "an image sent before the prompt (any format GStreamer decodes)", "FILE" },
     { "max-pixels", 0, 0, G_OPTION_ARG_INT, &max_pixels, "resize larger images to at most this many pixels (448x448)", "N" },
+    { "video", 0, 0, G_OPTION_ARG_FILENAME, &video_path, "a video sent before the prompt (any format GStreamer decodes)", "FILE" },
+    { "fps", 0, 0, G_OPTION_ARG_DOUBLE, &video_fps, "video frames sampled per second (2)", "F" },
+    { "max-video-frames", 0, 0, G_OPTION_ARG_INT, &max_video_frames, "most video frames, spread over the whole video (768)", "N" },
+    { "video-max-pixels", 0, 0, G_OPTION_ARG_INT, &video_max_pixels, "resize video frames to at most this many pixels (768x32x32)", "N" },
+    { "use-audio-in-video", 0, 0, G_OPTION_ARG_NONE, &video_audio, "also hear the video's soundtrack, interleaved with its frames", NULL },
+    { "print-prompt-ids", 0, 0, G_OPTION_ARG_NONE, &print_prompt_ids, "print the prompt's token ids as a line 'prompt ids: ...' before generating", NULL },
     { "max-tokens", 'n', 0, G_OPTION_ARG_INT, &max_tokens, "most tokens to generate (256)", "N" },
     { "greedy", 0, 0, G_OPTION_ARG_NONE, &greedy, "always take the most likely token", NULL },
     { "temperature", 0, 0, G_OPTION_ARG_DOUBLE, &temperature, "sampling temperature (0.7; 0 = greedy)", "T" },
@@ -173,8 +225,13 @@ qomni_cmd_generate (int argc, char **argv)
     g_error_free (error);
     return 2;
   }
-  if (!model_path || (!prompt && !audio_path)) {
-    fprintf (stderr, "qomni generate: --model and --prompt (or --audio) are required\n");
+  if (!model_path || (!prompt && !audio_path && !image_path && !video_path)) {
+    fprintf (stderr, "qomni generate: --model and --prompt (or --audio, --image, --video) are "
+             "required\n");
+    return 2;
+  }
+  if (video_audio && (!video_path || audio_path)) {
+    fprintf (stderr, "qomni generate: --use-audio-in-video needs --video and no --audio\n");
     return 2;
   }
   if (max_tokens < 1 || ctx_len < 16) {
@@ -196,7 +253,8 @@ qomni_cmd_generate (int argc, char **argv)
   }
   int n_audio = 0;
   g_autofree float *audio = NULL;
-  if (audio_path && !(audio = encode_audio_file (model, audio_path, &n_audio, &error))) {
+  const char *sound = video_audio ? video_path : audio_path;
+  if (sound && !(audio = encode_audio_file (model, sound, &n_audio, &error))) {
     fprintf (stderr, "qomni generate: %s\n", error->message);
     g_error_free (error);
     return 1;
@@ -208,6 +266,15 @@ qomni_cmd_generate (int argc, char **argv)
     image_clear (&image);
     return 1;
   }
+  Image video = { 0 };
+  if (video_path && !encode_video_file (model, video_path, video_fps, max_video_frames,
+                                        video_max_pixels, &video, &error)) {
+    fprintf (stderr, "qomni generate: %s\n", error->message);
+    g_error_free (error);
+    image_clear (&image);
+    image_clear (&video);
+    return 1;
+  }
   QomniChat *chat = qomni_chat_new ();
   if (!system || *system) {
     /* --system "" leaves the system turn out, as a conversation without one does */
@@ -216,9 +283,17 @@ qomni_cmd_generate (int argc, char **argv)
     qomni_chat_end (chat);
   }
   qomni_chat_begin (chat, "user");
+  /* media before the text, as the reference's chat template puts them in the order given */
   if (image_path)
     qomni_chat_image (chat, image.rows.n_rows);
-  if (audio)
+  if (video_path && video_audio) {
+    const int per = video.rows.n_rows / MAX (video.grid.grid_t, 1);
+    qomni_chat_video_with_audio (chat, video.grid.grid_t, per, video.grid.second_per_grid,
+                                 model->config->thinker.position_id_per_seconds, n_audio);
+  } else if (video_path) {
+    qomni_chat_video (chat, video.rows.n_rows);
+  }
+  if (audio && !video_audio)
     qomni_chat_audio (chat, n_audio);
   qomni_chat_text (chat, prompt);
   qomni_chat_end (chat);
@@ -226,6 +301,13 @@ qomni_cmd_generate (int argc, char **argv)
   int n_ids = 0;
   g_autofree int *ids = qomni_chat_tokenize (chat, model->tokenizer, &n_ids, &error);
   qomni_chat_free (chat);
+  if (ids && print_prompt_ids) {
+    printf ("prompt ids:");
+    for (int i = 0; i < n_ids; i++)
+      printf (" %d", ids[i]);
+    printf ("\n");
+    fflush (stdout);
+  }
   QomniVk *vk = NULL;
   if (ids && device && g_str_has_prefix (device, "vulkan")) {
 #ifdef QOMNI_HAVE_VULKAN
@@ -260,7 +342,7 @@ qomni_cmd_generate (int argc, char **argv)
   Run run = { NULL, NULL };
   if (speak) {
     SpeechOutOptions so = { speak, speaker, max_frames, chunk_frames, left_context, greedy,
-                            print_codes };
+                            print_codes, vk };
     run.speech = speech_out_new (model, thinker, &so, &error);
     if (!run.speech) {
       fprintf (stderr, "qomni generate: %s\n", error->message);
@@ -268,18 +350,28 @@ qomni_cmd_generate (int argc, char **argv)
       qomni_thinker_free (thinker);
       return 1;
     }
-    speech_out_set_prompt (run.speech, ids, n_ids);
+    speech_out_set_prompt (run.speech, ids, n_ids, image_path ? &image.grid : NULL,
+                           image_path ? 1 : 0);
   }
   g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (int));
   QomniGenerateStats st;
+  /* grids in prompt order: the image comes first */
+  QomniMediaGrid grids[2];
+  int n_grids = 0;
+  if (image_path)
+    grids[n_grids++] = image.grid;
+  if (video_path)
+    grids[n_grids++] = video.grid;
   const QomniThinkerMedia media = {
     .audio = audio, .n_audio = n_audio,
     .images = image_path ? &image.rows : NULL,
-    .grids = image_path ? &image.grid : NULL, .n_grids = image_path ? 1 : 0,
+    .videos = video_path ? &video.rows : NULL,
+    .grids = grids, .n_grids = n_grids,
   };
   gboolean ok = qomni_generate_media (thinker, model->tokenizer, ids, n_ids, &media, &params,
                                       on_token, &run, out, &st, &error);
   image_clear (&image);
+  image_clear (&video);
   if (ok && run.error) {
     g_propagate_error (&error, run.error);
     ok = FALSE;

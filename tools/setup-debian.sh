@@ -9,7 +9,7 @@ packages="
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   liborc-0.4-dev liborc-0.4-dev-bin
-  libvulkan-dev vulkan-tools mesa-vulkan-drivers glslc spirv-tools
+  libvulkan-dev vulkan-tools vulkan-validationlayers mesa-vulkan-drivers glslc spirv-tools
   valgrind
 "
 

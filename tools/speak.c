@@ -19,6 +19,7 @@ struct _SpeechOut {
   int H;
   GArray *embed, *hidden;   /* float rows [positions, H] captured from the thinker */
   int n_prompt;             /* rows of the prompt (the first forward); -1 before it */
+  GArray *grids;            /* QomniMediaGrid of the prompt's images/videos */
   int n_pushed;             /* answer rows handed to the talker */
   gboolean started, done;
   GArray *wav;              /* float samples */
@@ -76,9 +77,9 @@ speech_out_new (QomniModel *model, QomniThinker *thinker, const SpeechOutOptions
       return NULL;
     }
   }
-  s->talker = qomni_talker_new (model->weights, c, 8192, error);
+  s->talker = qomni_talker_new_on (model->weights, c, 8192, opt->vk, error);
   if (s->talker)
-    s->vocoder = qomni_code2wav_new (model->weights, c, error);
+    s->vocoder = qomni_code2wav_new_on (model->weights, c, opt->vk, error);
   if (s->vocoder)
     s->stream = qomni_code2wav_stream_new (s->vocoder, opt->chunk_frames, opt->left_context,
                                            error);
@@ -91,12 +92,18 @@ speech_out_new (QomniModel *model, QomniThinker *thinker, const SpeechOutOptions
 }
 
 void
-speech_out_set_prompt (SpeechOut *s, const int *ids, int n)
+speech_out_set_prompt (SpeechOut *s, const int *ids, int n, const QomniMediaGrid *grids,
+                       int n_grids)
 {
   if (!s->prompt_ids)
     s->prompt_ids = g_array_new (FALSE, FALSE, sizeof (int));
   g_array_set_size (s->prompt_ids, 0);
   g_array_append_vals (s->prompt_ids, ids, (guint) n);
+  if (!s->grids)
+    s->grids = g_array_new (FALSE, FALSE, sizeof (QomniMediaGrid));
+  g_array_set_size (s->grids, 0);
+  if (n_grids > 0)
+    g_array_append_vals (s->grids, grids, (guint) n_grids);
 }
 
 static gboolean
@@ -153,7 +160,8 @@ speech_out_step (SpeechOut *s, GError **error)
     g_assert (s->prompt_ids && (int) s->prompt_ids->len == s->n_prompt);
     if (!qomni_talker_start (s->talker, (const int *) s->prompt_ids->data, s->n_prompt,
                              (const float *) s->embed->data, (const float *) s->hidden->data,
-                             NULL, 0, &s->topt, error))
+                             (const QomniMediaGrid *) s->grids->data, (int) s->grids->len,
+                             &s->topt, error))
       return FALSE;
     s->started = TRUE;
     s->n_pushed = s->n_prompt;
@@ -251,5 +259,7 @@ speech_out_free (SpeechOut *s)
   g_string_free (s->codes_text, TRUE);
   if (s->prompt_ids)
     g_array_free (s->prompt_ids, TRUE);
+  if (s->grids)
+    g_array_free (s->grids, TRUE);
   g_free (s);
 }
