@@ -30,7 +30,7 @@ typedef struct {
 } Stream;
 
 /* Elements that compute on the GPU when --device says so (their `device` property): add
- * qomniencode's name here when its encoder gets a device=vulkan path. */
+ * "enc" (qomniencode) here when its encoder gets a device=vulkan path. */
 static const char *const gpu_elements[] = { "t", "talker", "voc" };
 
 static gboolean
@@ -107,7 +107,7 @@ stream_init (Bench *b, Stream *s, GstContext *model_ctx, GstContext *device_ctx,
   const int ctx_len = MAX (64, 384 + b->max_tokens);
   g_autofree char *desc = g_strdup_printf (
     "appsrc name=src format=time caps=audio/x-raw,format=F32LE,rate=16000,channels=1,"
-    "layout=interleaved ! qomniencode chunk-duration=0 ! "
+    "layout=interleaved ! qomniencode name=enc chunk-duration=0 ! "
     "qomnithinker name=t task=answer temperature=0 max-tokens=%d context-length=%d "
     "t.src ! queue ! fakesink name=text async=false "
     "t.talker_0 ! queue ! qomnitalker name=talker greedy=true max-frames=%d ! "
