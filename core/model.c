@@ -47,6 +47,18 @@ qomni_model_load (const char *path, GError **error)
 }
 
 QomniModel *
+qomni_model_new (const char *path, QomniConfig *config, QomniWeights *weights,
+                 QomniTokenizer *tokenizer)
+{
+  QomniModel *m = g_atomic_rc_box_new0 (QomniModel);
+  m->path = g_strdup (path);
+  m->config = config;
+  m->weights = weights;
+  m->tokenizer = tokenizer;
+  return m;
+}
+
+QomniModel *
 qomni_model_ref (QomniModel *m)
 {
   return g_atomic_rc_box_acquire (m);

@@ -24,6 +24,10 @@ typedef struct {
 
 /* (transfer full) A Hugging Face folder (config.json + safetensors) or a qomni GGUF file. */
 QomniModel *qomni_model_load (const char *path, GError **error);
+/* (transfer full) A model of parts made in memory (random weights for benchmarks): takes
+ * config, weights and tokenizer; path only names it. */
+QomniModel *qomni_model_new (const char *path, QomniConfig *config, QomniWeights *weights,
+                             QomniTokenizer *tokenizer);
 QomniModel *qomni_model_ref (QomniModel *model);
 void qomni_model_unref (QomniModel *model);
 

@@ -257,6 +257,7 @@ qomni_gst_model_release (QomniModel *model)
 struct _QomniGstDevice {
   QomniVk *vk;
   int index;     /* as asked: -1 for "vulkan" (QOMNI_VULKAN_DEVICE or the first GPU) */
+  gboolean borrowed;   /* the application's: not freed here */
 };
 
 static void
@@ -264,8 +265,19 @@ device_clear (gpointer p)
 {
 #ifdef QOMNI_HAVE_VULKAN
   QomniGstDevice *d = p;
-  qomni_vk_free (d->vk);
+  if (!d->borrowed)
+    qomni_vk_free (d->vk);
 #endif
+}
+
+QomniGstDevice *
+qomni_gst_device_new_borrowed (QomniVk *vk, int index)
+{
+  QomniGstDevice *d = g_atomic_rc_box_new0 (QomniGstDevice);
+  d->vk = vk;
+  d->index = index;
+  d->borrowed = TRUE;
+  return d;
 }
 
 QomniGstDevice *

@@ -62,6 +62,10 @@ typedef struct _QomniGstDevice QomniGstDevice;
 typedef struct _QomniVk QomniVk;
 #define QOMNI_TYPE_GST_DEVICE (qomni_gst_device_get_type ())
 GType qomni_gst_device_get_type (void);
+/* (transfer full) A holder of an application's own device, to hand to elements (and to
+ * several pipelines) through qomni_gst_device_context_new; vk is borrowed and must outlive
+ * every holder. index: as "vulkan:N" would name it, -1 for any. */
+QomniGstDevice *qomni_gst_device_new_borrowed (QomniVk *vk, int index);
 QomniGstDevice *qomni_gst_device_ref (QomniGstDevice *device);
 void qomni_gst_device_unref (QomniGstDevice *device);
 /* (transfer none) */

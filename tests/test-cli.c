@@ -9,6 +9,8 @@
 #endif
 
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
 #include <zlib.h>
 #include <string.h>
 
@@ -199,23 +201,84 @@ test_generate_vulkan_speak (void)
 #endif
 }
 
-/* qomni bench on the tiny shape: a smoke test of the benchmark (no speed is asserted);
- * its figures must be printed and positive. */
+/* The figures of one section of a `qomni bench --json` report: present, each with a
+ * positive value (and a positive floor where it has one); returns how many. */
+static guint
+check_section (JsonObject *sections, const char *name)
+{
+  if (!json_object_has_member (sections, name))
+    g_error ("qomni bench: no section %s in the JSON", name);
+  JsonObject *sec = json_object_get_object_member (sections, name);
+  JsonArray *skipped = json_object_get_array_member (sec, "skipped");
+  for (guint i = 0; i < json_array_get_length (skipped); i++) {
+    JsonObject *k = json_array_get_object_element (skipped, i);
+    g_error ("qomni bench: %s skipped %s: %s", name, json_object_get_string_member (k, "what"),
+             json_object_get_string_member (k, "reason"));
+  }
+  JsonArray *figures = json_object_get_array_member (sec, "figures");
+  const guint n = json_array_get_length (figures);
+  for (guint i = 0; i < n; i++) {
+    JsonObject *f = json_array_get_object_element (figures, i);
+    const double v = json_object_get_double_member (f, "value");
+    g_test_message ("%s %s: %g %s", name, json_object_get_string_member (f, "figure"), v,
+                    json_object_get_string_member (f, "unit"));
+    g_assert_true (isfinite (v));
+    g_assert_cmpfloat (v, >, 0);
+    if (json_object_has_member (f, "floor"))
+      g_assert_cmpfloat (json_object_get_double_member (f, "floor"), >, 0);
+  }
+  return n;
+}
+
+static JsonObject *
+parse_report (JsonParser *parser, const char *text)
+{
+  GError *error = NULL;
+  g_assert_true (json_parser_load_from_data (parser, text, -1, &error));
+  g_assert_no_error (error);
+  JsonObject *root = json_node_get_object (json_parser_get_root (parser));
+  g_assert_nonnull (root);
+  return json_object_get_object_member (root, "sections");
+}
+
+/* qomni bench on the tiny shape, every section at small sizes: a smoke test of the
+ * benchmark (no speed is asserted). The JSON must parse and hold every section, none
+ * skipped, each figure positive; the table is printed too. */
 static void
 test_bench_smoke (void)
 {
-  g_autofree char *out = run_qomni ((const char *[]) { "bench", "--preset", "tiny", "--prompt",
-                                                       "8", "--decode", "4", NULL });
-  double prefill = 0, decode = 0;
-  const char *p = strstr (out, "prefill:");
-  const char *d = strstr (out, "decode:");
-  g_assert_nonnull (p);
-  g_assert_nonnull (d);
-  g_assert_nonnull (strstr (p, " = "));
-  prefill = g_ascii_strtod (strstr (p, " = ") + 3, NULL);
-  decode = g_ascii_strtod (strstr (d, " = ") + 3, NULL);
-  g_assert_cmpfloat (prefill, >, 0);
-  g_assert_cmpfloat (decode, >, 0);
+  g_autofree char *json_path = g_build_filename (tmpdir, "bench.json", NULL);
+  g_autofree char *out = run_qomni ((const char *[]) {
+    "bench", "--random", "tiny", "--quant", "q8_0", "--prefill", "8,32", "--context", "16,64",
+    "--decode", "4", "--audio", "1,2", "--chunks", "4,8", "--left-context", "4",
+    "--max-tokens", "4", "--max-frames", "8", "--streams", "1,2", "--question", "1",
+    "--json", json_path, NULL });
+  g_assert_nonnull (strstr (out, "decode (context 64)"));
+  g_autofree char *text = NULL;
+  g_assert_true (g_file_get_contents (json_path, &text, NULL, NULL));
+  g_autoptr (JsonParser) parser = json_parser_new ();
+  JsonObject *sections = parse_report (parser, text);
+  /* prefill ×2 + decode ×2; mel + encode per length; talker 4; first chunk + RTF per size;
+   * the pipeline's cold first audio, then first text, first audio, answer audio, RTF; the
+   * same + slowest per N */
+  const struct { const char *name; guint figures; } expect[] = {
+    { "thinker", 4 }, { "encoder", 4 }, { "talker", 4 }, { "vocoder", 4 },
+#ifdef QOMNI_BENCH_HAS_GST
+    { "pipeline", 5 }, { "streams", 10 },
+#endif
+  };
+  for (guint i = 0; i < G_N_ELEMENTS (expect); i++)
+    g_assert_cmpuint (check_section (sections, expect[i].name), ==, expect[i].figures);
+  g_unlink (json_path);
+
+  /* the old options still work; --json - puts the JSON alone on stdout */
+  g_autofree char *js = run_qomni ((const char *[]) {
+    "bench", "--preset", "tiny", "--dtype", "bf16", "--prompt", "8", "--context", "16",
+    "--decode", "2", "--only", "thinker", "--json", "-", NULL });
+  g_autoptr (JsonParser) p2 = json_parser_new ();
+  sections = parse_report (p2, js);
+  g_assert_cmpuint (check_section (sections, "thinker"), ==, 2);
+  g_assert_false (json_object_has_member (sections, "encoder"));
 }
 
 /* Writes rgb [h, w, 3] as a PNG (8-bit RGB, filter 0 on every row). */
