@@ -65,6 +65,15 @@ by_logit_desc (gconstpointer a, gconstpointer b, gpointer keys)
   return *(const int *) a - *(const int *) b;
 }
 
+/* The order top-k ranks by: a above b when its logit is larger, or equal with a lower id
+ * (by_logit_desc's order, so ties at the k-th place keep the lowest ids, which the GPU's
+ * pick shader reproduces). */
+static inline gboolean
+ranks_below (const float *l, int a, int b)
+{
+  return l[a] < l[b] || (l[a] == l[b] && a > b);
+}
+
 /* Moves the k largest logits' ids to order[0..k) (unsorted) with a min-heap: O(n log k),
  * so top-k 50 over 152k logits costs far less than a full sort. */
 static void
@@ -72,12 +81,13 @@ select_top (const float *l, int n, int k, int *order)
 {
   int size = 0;
   for (int i = 0; i < n; i++) {
+    /* i is the highest id so far: a tie with the heap's least loses */
     if (size == k && l[i] <= l[order[0]])
       continue;
     int at;
     if (size < k) {
       at = size++;
-      while (at > 0 && l[order[(at - 1) / 2]] > l[i]) {
+      while (at > 0 && ranks_below (l, i, order[(at - 1) / 2])) {
         order[at] = order[(at - 1) / 2];
         at = (at - 1) / 2;
       }
@@ -87,9 +97,9 @@ select_top (const float *l, int n, int k, int *order)
         int c = 2 * at + 1;
         if (c >= size)
           break;
-        if (c + 1 < size && l[order[c + 1]] < l[order[c]])
+        if (c + 1 < size && ranks_below (l, order[c + 1], order[c]))
           c++;
-        if (l[order[c]] >= l[i])
+        if (!ranks_below (l, order[c], i))
           break;
         order[at] = order[c];
         at = c;
@@ -99,39 +109,37 @@ select_top (const float *l, int n, int k, int *order)
   }
 }
 
+const QomniSamplerParams *
+qomni_sampler_params (const QomniSampler *s)
+{
+  return &s->p;
+}
+
+double
+qomni_sampler_draw (QomniSampler *s)
+{
+  return g_rand_double (s->rng);
+}
+
+static void
+ensure_scratch (QomniSampler *s, int n)
+{
+  if (s->order_len >= n)
+    return;
+  /* scratch grows once to the vocabulary size; draws allocate nothing after that */
+  g_free (s->order);
+  g_free (s->probs);
+  g_free (s->seen);
+  s->order = g_new (int, n);
+  s->probs = g_new (float, n);
+  s->seen = g_new0 (guint8, n);
+  s->order_len = n;
+}
+
 int
-qomni_sampler_sample (QomniSampler *s, float *logits, int n, const int *history, int n_history,
-                      int suppress_from, int suppress_to, int keep)
+qomni_sampler_pick (QomniSampler *s, float *logits, int n, double u)
 {
   const QomniSamplerParams *p = &s->p;
-  if (s->order_len < n) {
-    /* scratch grows once to the vocabulary size; draws allocate nothing after that */
-    g_free (s->order);
-    g_free (s->probs);
-    g_free (s->seen);
-    s->order = g_new (int, n);
-    s->probs = g_new (float, n);
-    s->seen = g_new0 (guint8, n);
-    s->order_len = n;
-  }
-  if (p->repetition_penalty != 1.0f) {
-    /* HF: each distinct id seen is penalised once. */
-    for (int i = 0; i < n_history; i++) {
-      const int id = history[i];
-      if (id < 0 || id >= n || s->seen[id])
-        continue;
-      s->seen[id] = 1;
-      logits[id] = logits[id] > 0 ? logits[id] / p->repetition_penalty
-                                  : logits[id] * p->repetition_penalty;
-    }
-    for (int i = 0; i < n_history; i++)
-      if (history[i] >= 0 && history[i] < n)
-        s->seen[history[i]] = 0;
-  }
-  for (int i = MAX (suppress_from, 0); i < MIN (suppress_to, n); i++)
-    if (i != keep)
-      logits[i] = -INFINITY;
-
   if (p->temperature <= 0.0f) {
     int best = 0;
     for (int i = 1; i < n; i++)
@@ -139,7 +147,7 @@ qomni_sampler_sample (QomniSampler *s, float *logits, int n, const int *history,
         best = i;
     return best;
   }
-
+  ensure_scratch (s, n);
   for (int i = 0; i < n; i++)
     logits[i] /= p->temperature;
   int *order = s->order;
@@ -173,7 +181,7 @@ qomni_sampler_sample (QomniSampler *s, float *logits, int n, const int *history,
   double kept = 0.0;
   for (int i = 0; i < keep_n; i++)
     kept += probs[i];
-  double r = g_rand_double (s->rng) * kept;
+  double r = u * kept;
   int pick = order[keep_n - 1];
   for (int i = 0; i < keep_n; i++) {
     r -= probs[i];
@@ -183,4 +191,31 @@ qomni_sampler_sample (QomniSampler *s, float *logits, int n, const int *history,
     }
   }
   return pick;
+}
+
+int
+qomni_sampler_sample (QomniSampler *s, float *logits, int n, const int *history, int n_history,
+                      int suppress_from, int suppress_to, int keep)
+{
+  const QomniSamplerParams *p = &s->p;
+  ensure_scratch (s, n);
+  if (p->repetition_penalty != 1.0f) {
+    /* HF: each distinct id seen is penalised once. */
+    for (int i = 0; i < n_history; i++) {
+      const int id = history[i];
+      if (id < 0 || id >= n || s->seen[id])
+        continue;
+      s->seen[id] = 1;
+      logits[id] = logits[id] > 0 ? logits[id] / p->repetition_penalty
+                                  : logits[id] * p->repetition_penalty;
+    }
+    for (int i = 0; i < n_history; i++)
+      if (history[i] >= 0 && history[i] < n)
+        s->seen[history[i]] = 0;
+  }
+  for (int i = MAX (suppress_from, 0); i < MIN (suppress_to, n); i++)
+    if (i != keep)
+      logits[i] = -INFINITY;
+  /* greedy consumes no draw */
+  return qomni_sampler_pick (s, logits, n, p->temperature <= 0.0f ? 0.0 : qomni_sampler_draw (s));
 }

@@ -33,4 +33,17 @@ gboolean qomni_sampler_is_greedy (const QomniSampler *s);
 int qomni_sampler_sample (QomniSampler *s, float *logits, int n_vocab, const int *history,
                           int n_history, int suppress_from, int suppress_to, int keep);
 
+/* qomni_sampler_sample in two halves, for pickers elsewhere (the GPU's sample_pick shader)
+ * that must make the CPU's choices: without penalty and suppression, sample is
+ * pick (logits, draw ()), and greedy samplers take no draw.
+ *
+ * The generator's next uniform number in [0, 1): what the next sampled token would use. */
+double qomni_sampler_draw (QomniSampler *s);
+/* Temperature, top-k (ties at the k-th place keep the lower ids), softmax over the kept in
+ * float (expf of logit − max), top-p (the shortest prefix by probability whose mass, summed
+ * in double, reaches top_p), then the token where u · (kept mass) falls in the kept
+ * probabilities' running sum. logits[n_vocab] is modified; greedy: the argmax, u unused. */
+int qomni_sampler_pick (QomniSampler *s, float *logits, int n_vocab, double u);
+const QomniSamplerParams *qomni_sampler_params (const QomniSampler *s);
+
 G_END_DECLS
