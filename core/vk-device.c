@@ -90,6 +90,7 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_MOE_COMBINE] = { "moe_combine", 3, sizeof (QomniVkCombinePush), { 256 }, 1 },
   [QOMNI_VK_PIPE_MOE_GROUP] = { "moe_group", 2, sizeof (QomniVkGroupPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_ARGMAX] = { "argmax", 2, sizeof (QomniVkArgmaxPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_SAMPLE_PICK] = { "sample_pick", 3, sizeof (QomniVkPickPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_FILL_RANDOM] = { "fill_random", 1, sizeof (QomniVkFillPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_CONV1D_F32] = CONV ("conv1d_f32"),
   [QOMNI_VK_PIPE_CONV1D_F16] = CONV ("conv1d_f16"),
@@ -145,6 +146,7 @@ struct _QomniVk {
   uint64_t allocated;
   gboolean has_coopmat;
   gboolean mm_coopmat;         /* the MOE_*_CM pipelines may run (qomni_vk_has_coopmat) */
+  gboolean has_float64;        /* shaderFloat64 enabled: SAMPLE_PICK may run */
   float ts_period;
   gboolean ts_ok;
   gboolean profile;
@@ -519,6 +521,9 @@ qomni_vk_new (int index, GError **error)
   }
   e11.pNext = chain;
   chain = &e11;
+  /* core 1.0 features: doubles, for the sampler's sums in the CPU's precision */
+  VkPhysicalDeviceFeatures e10 = { .shaderFloat64 = f2.features.shaderFloat64 };
+  vk->has_float64 = f2.features.shaderFloat64;
   vk->has_coopmat = coop && cm.cooperativeMatrix;
   vk->mm_coopmat = vk->has_coopmat && f12.shaderFloat16 && f12.vulkanMemoryModel
                    && coopmat_shape (vk->instance, vk->phys);
@@ -547,7 +552,8 @@ qomni_vk_new (int index, GError **error)
                                   .pQueuePriorities = &prio };
   VkDeviceCreateInfo dci = { .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO, .pNext = chain,
                              .queueCreateInfoCount = 1, .pQueueCreateInfos = &qci,
-                             .enabledExtensionCount = n_want, .ppEnabledExtensionNames = want };
+                             .enabledExtensionCount = n_want, .ppEnabledExtensionNames = want,
+                             .pEnabledFeatures = &e10 };
   if (!check (vkCreateDevice (vk->phys, &dci, NULL, &vk->device), error,
               "cannot create the Vulkan device"))
     goto fail;
@@ -614,6 +620,7 @@ const char *qomni_vk_device_name (const QomniVk *vk) { return vk->props.deviceNa
 uint64_t qomni_vk_max_range (const QomniVk *vk) { return vk->max_range; }
 uint32_t qomni_vk_subgroup_size (const QomniVk *vk) { return vk->subgroup_size; }
 gboolean qomni_vk_has_coopmat (const QomniVk *vk) { return vk->mm_coopmat; }
+gboolean qomni_vk_has_float64 (const QomniVk *vk) { return vk->has_float64; }
 uint64_t qomni_vk_allocated (const QomniVk *vk) { return vk->allocated; }
 
 static int
@@ -1128,6 +1135,12 @@ qomni_vk_profile_reset (QomniVk *vk)
 {
   for (int i = 0; i < QOMNI_VK_PIPE_COUNT; i++)
     vk->pipes[i].calls = 0, vk->pipes[i].ns = 0;
+}
+
+guint64
+qomni_vk_profile_calls (const QomniVk *vk, QomniVkPipe pipe)
+{
+  return vk->pipes[pipe].calls;
 }
 
 void

@@ -117,6 +117,7 @@ typedef enum {
   QOMNI_VK_PIPE_MOE_COMBINE,
   QOMNI_VK_PIPE_MOE_GROUP,       /* (token, slot) pairs grouped by expert, for MOE_MATMUL */
   QOMNI_VK_PIPE_ARGMAX,
+  QOMNI_VK_PIPE_SAMPLE_PICK,    /* a sampled token from logits and a CPU draw (sampler.c) */
   QOMNI_VK_PIPE_FILL_RANDOM,
   QOMNI_VK_PIPE_CONV1D_F32,     /* causal conv as an implicit-im2col product (Code2Wav) */
   QOMNI_VK_PIPE_CONV1D_F16,
@@ -183,6 +184,9 @@ uint32_t qomni_vk_subgroup_size (const QomniVk *vk);
  * memory model and subgroups of 32, and QOMNI_VK_COOPMAT is not "0". They round the
  * operands to fp16 (NMSE ~1e-7 against float32). FALSE for borrowed devices. */
 gboolean qomni_vk_has_coopmat (const QomniVk *vk);
+/* Whether shaders may use doubles (shaderFloat64 enabled; FALSE for borrowed devices, whose
+ * enabled features qomni cannot see): the GPU sampler (SAMPLE_PICK) needs them. */
+gboolean qomni_vk_has_float64 (const QomniVk *vk);
 /* Bytes allocated on the device so far. */
 uint64_t qomni_vk_allocated (const QomniVk *vk);
 
@@ -234,6 +238,8 @@ void qomni_vk_cmd_abandon (QomniVkCmd *cmd);
 void qomni_vk_profile_enable (QomniVk *vk, gboolean on);
 gboolean qomni_vk_profile_enabled (const QomniVk *vk);
 void qomni_vk_profile_reset (QomniVk *vk);
+/* Timed dispatches of one pipeline since the last reset (0 without timestamps). */
+guint64 qomni_vk_profile_calls (const QomniVk *vk, QomniVkPipe pipe);
 /* Prints the table (pipeline, calls, total ms, share) to stdout. */
 void qomni_vk_profile_print (QomniVk *vk, const char *title);
 

@@ -179,6 +179,17 @@ typedef struct {
   uint32_t n, off, out_off;
 } QomniVkArgmaxPush;
 
+/* qomni_sampler_pick on the GPU, one row per workgroup (grid: rows): token r =
+ * pick (x[off + r·n .. + n), u) with u the double at 32-bit words draw_off + 2r of binding
+ * 1, out to o[out_off + r] (binding 2). k = the effective top-k (≤ n; n when off).
+ * n ≤ QOMNI_VK_PICK_MAX_N, k ≤ QOMNI_VK_PICK_MAX_K; needs qomni_vk_has_float64. */
+#define QOMNI_VK_PICK_MAX_N 2048
+#define QOMNI_VK_PICK_MAX_K 256
+typedef struct {
+  uint32_t n, k, off, draw_off, out_off;
+  float temperature, top_p;
+} QomniVkPickPush;
+
 /* Fills n_words 32-bit words from off_words with hashed uniform values in
  * [bias − scale, bias + scale]: mode 0 two bf16 per word, mode 1 one f32 per word. */
 typedef struct {

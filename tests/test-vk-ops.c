@@ -18,6 +18,7 @@
 #include "moe-vk.h"
 #include "ops-cpu.h"
 #include "quant.h"
+#include "sampler.h"
 #include "tensor.h"
 #include "vk-device.h"
 #include "vk-ops.h"
@@ -882,6 +883,74 @@ test_argmax (int n)
   report (name, (int) got == best ? 0.0 : INFINITY, 0.0, g);
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, bo);
+}
+
+/* The CPU's pick (qomni_sampler_pick) of one row with draw u and the sampler s. */
+static int
+cpu_pick (QomniSampler *s, const float *row, int n, double u)
+{
+  g_autofree float *l = g_memdup2 (row, sizeof (float) * n);
+  return qomni_sampler_pick (s, l, n, CLAMP (u, 0.0, 1.0 - 1e-12));
+}
+
+/* sample_pick against qomni_sampler_pick: `rows` rows of n random logits in ±scale (steps
+ * of `step` when > 0, for ties, those at the k-th place included) and random draws, one
+ * dispatch. The tokens must be equal, except where the CPU's own choice changes when the
+ * draw moves by 1e-6 or top_p by 1e-6 relative: there an exp that rounds the other way
+ * (the GPU's probabilities may differ from expf's by an ulp) could pick a neighbour. Those
+ * rows are excluded and counted (and may be no more than 5% of them). */
+static void
+test_sample_pick (int n, int rows, float temperature, int top_k, float top_p, float scale,
+                  float step)
+{
+  const QomniSamplerParams sp = { .temperature = temperature, .top_k = top_k, .top_p = top_p,
+                                  .repetition_penalty = 1.0f };
+  QomniSamplerParams lo = sp, hi = sp;
+  lo.top_p = top_p * (1.0f - 1e-6f);
+  hi.top_p = top_p * (1.0f + 1e-6f);
+  QomniSampler *s = qomni_sampler_new (&sp), *s_lo = qomni_sampler_new (&lo),
+               *s_hi = qomni_sampler_new (&hi);
+  g_autofree float *x = randf ((size_t) rows * n, scale);
+  g_autofree double *u = g_new (double, rows);
+  for (int i = 0; step > 0 && i < rows * n; i++)
+    x[i] = roundf (x[i] / step) * step;
+  for (int r = 0; r < rows; r++)
+    u[r] = g_rand_double (rng);
+  const int k = (top_k > 0 && top_k < n) ? top_k : n;
+  QomniVkBuffer *bx = upload (x, sizeof (float) * rows * n), *bu = upload (u, 8 * rows);
+  QomniVkBuffer *bo = out_new (rows, NULL);
+  QomniVkPickPush pc = { .n = n, .k = k, .out_off = GUARD, .temperature = temperature,
+                         .top_p = top_p };
+  QomniVkBind b[] = { { bx }, { bu }, { bo } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_SAMPLE_PICK, b, 3, &pc, sizeof pc, rows, 1, 1);
+  submit (c);
+  g_autofree guint32 *got = g_new (guint32, rows);
+  gboolean g = out_get (bo, rows, (float *) got);
+  int differ = 0, near = 0, near_differ = 0;
+  for (int r = 0; r < rows; r++) {
+    const float *row = x + (size_t) r * n;
+    const int want = cpu_pick (s, row, n, u[r]);
+    const gboolean close = cpu_pick (s, row, n, u[r] - 1e-6) != want
+                           || cpu_pick (s, row, n, u[r] + 1e-6) != want
+                           || (top_p < 1.0f && (cpu_pick (s_lo, row, n, u[r]) != want
+                                                || cpu_pick (s_hi, row, n, u[r]) != want));
+    near += close;
+    near_differ += close && (int) got[r] != want;
+    differ += !close && (int) got[r] != want;
+  }
+  char name[128];
+  snprintf (name, sizeof name, "sample_pick n=%d k=%d T=%g p=%g%s: %d rows, %d differ", n, k,
+            temperature, top_p, step > 0 ? " ties" : "", rows, differ);
+  report (name, differ + (near * 20 > rows ? 1.0 : 0.0), 0.0, g);
+  printf ("     %d rows within 1e-6 of a boundary excluded (%d of them picked another)\n",
+          near, near_differ);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bu);
+  qomni_vk_buffer_free (vk, bo);
+  qomni_sampler_free (s);
+  qomni_sampler_free (s_lo);
+  qomni_sampler_free (s_hi);
 }
 
 /* ---- the grouped MoE of a prefill (moe-vk.h) ---- */
@@ -1756,6 +1825,18 @@ main (int argc, char **argv)
   test_argmax (1);
   test_argmax (7);
   test_argmax (152064);
+  if (qomni_vk_has_float64 (vk)) {
+    /* the code predictor's vocabulary and default, ties, every top-k path */
+    test_sample_pick (2048, 256, 1.0f, 50, 0.8f, 8.0f, 0.0f);
+    test_sample_pick (2048, 128, 0.7f, 50, 0.95f, 8.0f, 0.5f);
+    test_sample_pick (2048, 64, 1.3f, QOMNI_VK_PICK_MAX_K, 1.0f, 4.0f, 0.0f);
+    test_sample_pick (200, 64, 0.9f, 0, 0.9f, 6.0f, 0.0f);
+    test_sample_pick (37, 64, 1.0f, 50, 0.8f, 3.0f, 0.25f);
+    test_sample_pick (2048, 32, 0.25f, 1, 0.8f, 8.0f, 0.0f);
+  } else {
+    printf ("note: %s has no shaderFloat64: sample_pick not tested (the code predictor "
+            "samples on the CPU there)\n", qomni_vk_device_name (vk));
+  }
   /* Code2Wav: odd lengths and widths, the release's k = 2s transposed kernels and the
    * dilations 1, 3, 9 of its residual units */
   static const QomniDType fdt[] = { QOMNI_DTYPE_F32, QOMNI_DTYPE_F16, QOMNI_DTYPE_BF16 };
