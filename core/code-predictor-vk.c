@@ -11,17 +11,21 @@ struct _QomniVkCodePredictor {
   int H, V, G, half;
   QomniVkBuffer *cs;     /* [2, G, half]: cos/sin of positions 0 … G−1, made once */
   QomniVkBuffer *logits; /* [V] */
-  QomniVkBuffer *codes;  /* uint [G]: the greedy picks */
+  QomniVkBuffer *codes;  /* uint [G]: the GPU's picks */
   QomniVkBuffer *sum;    /* [H] */
-  QomniVkBuffer *io;     /* host: uint ids [G] in | uint codes [G] | sum [H] | logits [V] */
-  size_t io_codes, io_sum, io_logits;   /* 32-bit word offsets in io */
+  /* host: uint ids [G] in | uint codes [G] | sum [H] | logits [V] | double draws [G] in */
+  QomniVkBuffer *io;
+  size_t io_codes, io_sum, io_logits, io_draws;   /* 32-bit word offsets in io */
   gint64 t_record, t_submit;           /* µs: recording, and submitting + waiting */
-  /* The greedy frame is the same commands every time (only c0 in io and the contents of
-   * the talker's states change), so it is recorded once and submitted again. */
+  gboolean gpu_sampling;               /* sampled picks by SAMPLE_PICK when it can */
+  /* The frame on the GPU is the same commands every time (only c0 and the draws in io and
+   * the contents of the talker's states change), so it is recorded once and submitted
+   * again. A sampled frame's push constants hold the sampler's parameters. */
   QomniVkCmd *frame;
   const QomniVkDecoder *frame_talker;
   int frame_z_row;
   gboolean frame_profiled;
+  QomniSamplerParams frame_params;     /* temperature ≤ 0: the greedy frame */
 };
 
 QomniVkCodePredictor *
@@ -61,12 +65,15 @@ qomni_vk_code_predictor_new (QomniVk *vk, const QomniWeights *w, const QomniTalk
   p->io_codes = p->G;
   p->io_sum = 2 * (gsize) p->G;
   p->io_logits = p->io_sum + p->H;
+  p->io_draws = (p->io_logits + p->V + 1) & ~(size_t) 1;   /* doubles: 8-byte aligned */
+  /* QOMNI_GPU_SAMPLING=0: each pass's logits to the CPU's sampler, for comparison */
+  p->gpu_sampling = g_strcmp0 (g_getenv ("QOMNI_GPU_SAMPLING"), "0") != 0;
   struct { QomniVkBuffer **b; uint64_t words; QomniVkMem mem; const char *what; } bufs[] = {
     { &p->cs, 2 * (uint64_t) p->G * p->half, QOMNI_VK_MEM_DEVICE, "code predictor rope" },
     { &p->logits, p->V, QOMNI_VK_MEM_DEVICE, "code predictor logits" },
     { &p->codes, p->G, QOMNI_VK_MEM_DEVICE, "code predictor codes" },
     { &p->sum, p->H, QOMNI_VK_MEM_DEVICE, "code embedding sum" },
-    { &p->io, p->io_logits + p->V, QOMNI_VK_MEM_HOST, "code predictor in/out" },
+    { &p->io, p->io_draws + 2 * (uint64_t) p->G, QOMNI_VK_MEM_HOST, "code predictor in/out" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (bufs); i++) {
     *bufs[i].b = qomni_vk_buffer_new (vk, 4 * bufs[i].words, bufs[i].mem, bufs[i].what, error);
@@ -113,6 +120,12 @@ rec_add_row (QomniVkCodePredictor *p, QomniVkCmd *c)
 }
 
 void
+qomni_vk_code_predictor_set_gpu_sampling (QomniVkCodePredictor *p, gboolean on)
+{
+  p->gpu_sampling = on;
+}
+
+void
 qomni_vk_code_predictor_timing (const QomniVkCodePredictor *p, double *record_s,
                                 double *submit_s)
 {
@@ -150,20 +163,45 @@ rec_prefill (QomniVkCodePredictor *p, QomniVkCmd *c, QomniVkDecoder *talker, int
   return qomni_vk_decoder_record (p->dec, c, 2, p->cs, 0, p->G * p->half, error);
 }
 
-/* Pass g (1 … G−1) up to its head: codebook g−1's row (in x row 0) at position g, except
- * for g = 1, whose input is the prefill's last row. Greedy: the argmax goes to codes[g];
- * else the logits go to io for the CPU. */
+typedef enum {
+  PICK_ARGMAX,   /* greedy on the GPU */
+  PICK_SAMPLE,   /* SAMPLE_PICK on the GPU, the draw from io */
+  PICK_CPU,      /* logits to io for the CPU's sampler */
+} Pick;
+
+/* Whether SAMPLE_PICK can make this sampler's picks: doubles on the device, the vocabulary
+ * and the effective top-k within the shader's shared arrays. */
 static gboolean
-rec_pass_head (QomniVkCodePredictor *p, QomniVkCmd *c, int g, gboolean greedy, GError **error)
+can_pick_on_gpu (const QomniVkCodePredictor *p, const QomniSamplerParams *sp)
+{
+  const int k = (sp->top_k > 0 && sp->top_k < p->V) ? sp->top_k : p->V;
+  return p->gpu_sampling && qomni_vk_has_float64 (p->vk) && p->V <= QOMNI_VK_PICK_MAX_N
+         && k <= QOMNI_VK_PICK_MAX_K;
+}
+
+/* Pass g (1 … G−1) up to its head: codebook g−1's row (in x row 0) at position g, except
+ * for g = 1, whose input is the prefill's last row. On the GPU the pick goes to codes[g]
+ * (a sampled one from draw g in io); else the logits go to io for the CPU. */
+static gboolean
+rec_pass_head (QomniVkCodePredictor *p, QomniVkCmd *c, int g, Pick pick,
+               const QomniSamplerParams *sp, GError **error)
 {
   if (g > 1 && !qomni_vk_decoder_record (p->dec, c, 1, p->cs, g * p->half, p->G * p->half,
                                          error))
     return FALSE;
   qomni_vk_decoder_record_head (p->dec, c, g - 1, g == 1 ? 1 : 0, p->logits, 0);
-  if (greedy) {
+  if (pick == PICK_ARGMAX) {
     QomniVkArgmaxPush am = { .n = p->V, .out_off = g };
     QomniVkBind bm[] = { { p->logits }, { p->codes } };
     qomni_vk_dispatch (c, QOMNI_VK_PIPE_ARGMAX, bm, 2, &am, sizeof am, 1, 1, 1);
+  } else if (pick == PICK_SAMPLE) {
+    QomniVkPickPush pp = {
+      .n = p->V, .k = (sp->top_k > 0 && sp->top_k < p->V) ? sp->top_k : p->V,
+      .draw_off = p->io_draws + 2 * g, .out_off = g, .temperature = sp->temperature,
+      .top_p = sp->top_p,
+    };
+    QomniVkBind bp[] = { { p->logits }, { p->io }, { p->codes } };
+    qomni_vk_dispatch (c, QOMNI_VK_PIPE_SAMPLE_PICK, bp, 3, &pp, sizeof pp, 1, 1, 1);
   } else {
     qomni_vk_cmd_copy (c, p->logits, 0, p->io, 4 * (uint64_t) p->io_logits,
                        4 * (uint64_t) p->V);
@@ -187,14 +225,26 @@ rec_results (QomniVkCodePredictor *p, QomniVkCmd *c)
   qomni_vk_cmd_copy (c, p->sum, 0, p->io, 4 * (uint64_t) p->io_sum, 4 * (uint64_t) p->H);
 }
 
-/* The greedy frame as one reusable command, recorded on first use (and again when the
- * talker stack, its row or profiling change). */
 static gboolean
-greedy_frame (QomniVkCodePredictor *p, QomniVkDecoder *talker, int z_row, GError **error)
+same_params (const QomniSamplerParams *a, const QomniSamplerParams *b)
+{
+  if ((a->temperature <= 0.0f) != (b->temperature <= 0.0f))
+    return FALSE;
+  return a->temperature <= 0.0f
+         || (a->temperature == b->temperature && a->top_k == b->top_k && a->top_p == b->top_p);
+}
+
+/* The frame on the GPU (greedy, or sampled with draws in io) as one reusable command,
+ * recorded on first use (and again when the talker stack, its row, profiling or the
+ * sampler's parameters change). */
+static gboolean
+gpu_frame (QomniVkCodePredictor *p, QomniVkDecoder *talker, int z_row,
+           const QomniSamplerParams *sp, GError **error)
 {
   const gboolean prof = qomni_vk_profile_enabled (p->vk);
+  const Pick pick = sp->temperature <= 0.0f ? PICK_ARGMAX : PICK_SAMPLE;
   if (p->frame && (p->frame_talker != talker || p->frame_z_row != z_row
-                   || p->frame_profiled != prof))
+                   || p->frame_profiled != prof || !same_params (&p->frame_params, sp)))
     g_clear_pointer (&p->frame, qomni_vk_cmd_abandon);
   gint64 t0 = g_get_monotonic_time ();
   if (!p->frame) {
@@ -203,7 +253,7 @@ greedy_frame (QomniVkCodePredictor *p, QomniVkDecoder *talker, int z_row, GError
       return FALSE;
     gboolean ok = rec_prefill (p, c, talker, z_row, error);
     for (int g = 1; ok && g < p->G; g++) {
-      ok = rec_pass_head (p, c, g, TRUE, error);
+      ok = rec_pass_head (p, c, g, pick, sp, error);
       if (ok)
         rec_pass_embed (p, c, g, p->codes);
     }
@@ -216,6 +266,7 @@ greedy_frame (QomniVkCodePredictor *p, QomniVkDecoder *talker, int z_row, GError
     p->frame_talker = talker;
     p->frame_z_row = z_row;
     p->frame_profiled = prof;
+    p->frame_params = *sp;
   }
   if (!timed_submit (p, p->frame, &t0, error)) {
     g_clear_pointer (&p->frame, qomni_vk_cmd_abandon);
@@ -229,6 +280,7 @@ qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, in
                              QomniSampler *sampler, int *codes, float *embed_sum,
                              GError **error)
 {
+  const QomniSamplerParams *sp = qomni_sampler_params (sampler);
   const gboolean greedy = qomni_sampler_is_greedy (sampler);
   guint32 *io = p->io->map;
   if (c0 < 0 || c0 >= qomni_vk_decoder_vocab (talker)) {
@@ -237,8 +289,12 @@ qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, in
     return FALSE;
   }
   io[0] = (guint32) c0;
-  if (greedy) {
-    if (!greedy_frame (p, talker, z_row, error))
+  if (greedy || can_pick_on_gpu (p, sp)) {
+    /* the draws the CPU path would take, in its order: one per pass */
+    double *draws = (double *) (io + p->io_draws);
+    for (int g = 1; !greedy && g < p->G; g++)
+      draws[g] = qomni_sampler_draw (sampler);
+    if (!gpu_frame (p, talker, z_row, sp, error))
       return FALSE;
     for (int g = 1; g < p->G; g++)
       codes[g] = (int) io[p->io_codes + g];
@@ -253,14 +309,14 @@ qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker, in
       return FALSE;
     }
     for (int g = 1; g < p->G; g++) {
-      if (!rec_pass_head (p, c, g, FALSE, error)) {
+      if (!rec_pass_head (p, c, g, PICK_CPU, sp, error)) {
         qomni_vk_cmd_abandon (c);
         return FALSE;
       }
       if (!timed_submit (p, c, &t0, error))
         return FALSE;
-      codes[g] = qomni_sampler_sample (sampler, (float *) io + p->io_logits, p->V, NULL, 0, 0,
-                                       0, -1);
+      codes[g] = qomni_sampler_pick (sampler, (float *) io + p->io_logits, p->V,
+                                     qomni_sampler_draw (sampler));
       io[g] = (guint32) codes[g];
       c = qomni_vk_cmd_begin (p->vk, error);
       if (!c)

@@ -8,11 +8,17 @@
  * 2-row prefill [z, C(c0)], then one pass per further codebook, each through its own head
  * (lm_head.j) and, for the next pass, its own table (codec_embedding.j). z never leaves the
  * GPU: it is row z_row of the talker's final-normed states, and C(c0) is looked up in the
- * talker's codec embedding there. With a greedy sampler the argmax of every head stays on
- * the GPU too, so the frame's G−1 passes are one submission, recorded once and submitted
- * again for every frame (nothing but buffer contents changes); with a sampling one each
- * pass's logits come back for qomni_sampler_sample (the CPU's draws, bit for bit), so a
- * frame costs G−1 submissions.
+ * talker's codec embedding there. The picks stay on the GPU too, so the frame's G−1 passes
+ * are one submission, recorded once and submitted again for every frame (nothing but
+ * buffer contents changes): greedy, the argmax of every head; sampled, the CPU draws the
+ * frame's G−1 uniform numbers first (qomni_sampler_draw, the draws its own path would
+ * take, in order) and the sample_pick shader makes qomni_sampler_pick's choice with each.
+ * Its probabilities may differ from the CPU's by an ulp (exp rounds differently in rare
+ * cases), so a draw within ~1e-8 (relative) of a cumulative boundary can pick the
+ * neighbour; elsewhere the codes are the CPU's. Where sample_pick cannot run (no doubles
+ * on the device, vocabulary > QOMNI_VK_PICK_MAX_N, top-k > QOMNI_VK_PICK_MAX_K) or
+ * QOMNI_GPU_SAMPLING=0, each pass's logits come back for the CPU's sampler (its choices bit
+ * for bit), so a frame costs G−1 submissions.
  */
 #pragma once
 
@@ -42,6 +48,10 @@ void qomni_vk_code_predictor_free (QomniVkCodePredictor *p);
 gboolean qomni_vk_code_predictor_run (QomniVkCodePredictor *p, QomniVkDecoder *talker,
                                       int z_row, int c0, QomniSampler *sampler, int *codes,
                                       float *embed_sum, GError **error);
+
+/* FALSE: sampled frames read each pass's logits back to the CPU's sampler (as with
+ * QOMNI_GPU_SAMPLING=0), for comparison; TRUE (the default): on the GPU where possible. */
+void qomni_vk_code_predictor_set_gpu_sampling (QomniVkCodePredictor *p, gboolean on);
 
 /* Seconds since creation spent recording commands on the CPU, and in submitting them and
  * waiting for the GPU (its execution). */

@@ -70,8 +70,9 @@ QomniTalker *qomni_talker_new (const QomniWeights *weights, const QomniConfig *c
 typedef struct _QomniVk QomniVk;
 /* The same with the talker's decoder, codec head and the code predictor on a Vulkan device
  * (borrowed; NULL: the CPU). The calls below behave alike and give the same frames: the
- * greedy code predictor runs a frame's 15 passes in one submission; a sampling one brings
- * each pass's logits back to the CPU sampler. */
+ * code predictor runs a frame's 15 passes in one submission, greedy or sampling (the CPU's
+ * draws, picked on the GPU; a draw within ~1e-8 of a cumulative boundary may pick the
+ * neighbour: code-predictor-vk.h). */
 QomniTalker *qomni_talker_new_on (const QomniWeights *weights, const QomniConfig *config,
                                   int max_ctx, QomniVk *vk, GError **error);
 gboolean qomni_talker_on_gpu (const QomniTalker *t);

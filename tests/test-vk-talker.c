@@ -2,7 +2,11 @@
  *  - through the common QomniTalker calls, greedy as the reference ran: the prompt and step
  *    input rows within 1e-4 normwise relative error of generate.talker_prefill_embeds /
  *    talker_step_embeds, and generate.codec_frames exactly;
- *  - sampled with the reference's defaults and a seed: the same frames as the CPU talker;
+ *  - sampled with the reference's defaults and a seed: the same frames as the CPU talker,
+ *    with the code predictor's picks on the GPU (sample_pick, counted by the profiler) and
+ *    with its logits read back to the CPU's sampler (QOMNI_GPU_SAMPLING=0); the GPU's
+ *    probabilities may differ from expf's by an ulp, which changes a pick only for a draw
+ *    within ~1e-8 of a cumulative boundary (test-vk-ops counts those; none here);
  *  - the decoder stacks alone against decoder.c: the talker's (MoE + sigmoid-gated shared
  *    expert, M-RoPE) and the code predictor's (dense SwiGLU, 1-D RoPE) final-normed hidden
  *    states over a prompt and two decode rows, NMSE ≤ 1e-9;
@@ -136,6 +140,16 @@ test_reference (void)
   g_array_free (in, TRUE);
 }
 
+/* Codes that differ between two runs, or -1 when their frame counts do. */
+static int
+codes_differ (const int *a, int Fa, const int *b, int Fb, int G)
+{
+  int wrong = Fa == Fb ? 0 : -1;
+  for (int i = 0; wrong >= 0 && i < G * Fb; i++)
+    wrong += a[i] != b[i];
+  return wrong;
+}
+
 static void
 test_sampled (void)
 {
@@ -144,14 +158,37 @@ test_sampled (void)
   qomni_talker_options_init (&opt, fx.cfg);
   opt.talker.seed = 7;
   opt.max_frames = 8;
-  int Fg = 0, Fc = 0;
+  int Fg = 0, Fc = 0, Fr = 0;
+  /* the picks on the GPU; the profiler counts the sample_pick dispatches */
+  qomni_vk_profile_enable (vk, TRUE);
+  qomni_vk_profile_reset (vk);
   g_autofree int *gpu = talk (vk, &opt, NULL, &Fg);
+  const guint64 picks = qomni_vk_profile_calls (vk, QOMNI_VK_PIPE_SAMPLE_PICK);
+  const guint64 argmaxes = qomni_vk_profile_calls (vk, QOMNI_VK_PIPE_ARGMAX);
+  /* the fallback: each pass's logits to the CPU's sampler */
+  qomni_vk_profile_reset (vk);
+  g_setenv ("QOMNI_GPU_SAMPLING", "0", TRUE);
+  g_autofree int *readback = talk (vk, &opt, NULL, &Fr);
+  g_unsetenv ("QOMNI_GPU_SAMPLING");
+  const guint64 picks_off = qomni_vk_profile_calls (vk, QOMNI_VK_PIPE_SAMPLE_PICK);
+  qomni_vk_profile_enable (vk, FALSE);
   g_autofree int *cpu = talk (NULL, &opt, NULL, &Fc);
-  int wrong = Fg == Fc ? 0 : -1;
-  for (int i = 0; wrong >= 0 && i < G * Fc; i++)
-    wrong += gpu[i] != cpu[i];
-  printf ("sampled frames, GPU vs CPU: %d and %d frames, %d codes differ\n", Fg, Fc, wrong);
-  failures += Fg != Fc || wrong != 0 || Fc == 0;
+  const int wrong = codes_differ (gpu, Fg, cpu, Fc, G);
+  const int wrong_rb = codes_differ (readback, Fr, cpu, Fc, G);
+  printf ("sampled frames, GPU vs CPU: %d and %d frames, %d codes differ (GPU picks: %"
+          G_GUINT64_FORMAT " sample_pick dispatches, %" G_GUINT64_FORMAT " argmax)\n", Fg, Fc,
+          wrong, picks, argmaxes);
+  printf ("sampled frames, CPU sampler on GPU logits vs CPU: %d frames, %d codes differ "
+          "(%" G_GUINT64_FORMAT " sample_pick dispatches)\n", Fr, wrong_rb, picks_off);
+  failures += Fg != Fc || wrong != 0 || Fc == 0 || Fr != Fc || wrong_rb != 0 || picks_off;
+  if (qomni_vk_has_float64 (vk)) {
+    /* every frame's G − 1 passes picked on the GPU (when the device has timestamps) */
+    const gboolean timed = picks + argmaxes > 0;
+    if (!timed)
+      printf ("note: %s has no timestamps: the sample_pick dispatches are not counted\n",
+              qomni_vk_device_name (vk));
+    failures += timed && picks != (guint64) Fg * (G - 1);
+  }
 }
 
 /* A stack on both: a prompt of n rows then two single rows, random inputs of unit scale. */

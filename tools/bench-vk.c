@@ -11,7 +11,9 @@
  * 128, 128 experts top-8 of width 768, vocab 152064; weights bf16 (~61 GB, the default),
  * Q8_0 (~32 GB) or Q4_0 (~17 GB), made on the GPU (fill_random, fill_random_blocks).
  * --talker: codec frames/s of the talker (20 MoE layers with a shared expert, codec head)
- * and the code predictor (5 dense layers, 15 passes per frame) at the preset's shapes.
+ * and the code predictor (5 dense layers, 15 passes per frame) at the preset's shapes:
+ * greedy, sampled with the picks on the GPU (sample_pick; one submission per frame) and
+ * sampled with each pass's logits read back to the CPU's sampler (QOMNI_GPU_SAMPLING=0).
  *
  *   bench-vk --audio-encoder [--reps N] [--layers N]
  *   bench-vk --vision [--reps N] [--layers N]
@@ -56,8 +58,9 @@ host_matrix (int rows, int cols, GRand *rng)
  * one thinker row on the CPU (fc1 [I, Ht] + bias, SiLU, fc2 [H, I] + bias, bf16 weights),
  * that row plus the last frame's code embeddings through the talker and its codec head
  * (one submission, the 3072 logits back), c0 drawn on the CPU with the repetition penalty
- * and the suppression, then the code predictor's 15 passes (one submission when greedy;
- * 15 with the CPU sampler). */
+ * and the suppression, then the code predictor's 15 passes (one submission, greedy or
+ * sampled with the picks on the GPU; 15 with the CPU sampler). The sampled modes use the
+ * same seeds, so the GPU picks' frames are compared with the CPU sampler's. */
 static int
 bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
 {
@@ -110,15 +113,20 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
   for (int i = 0; i < Ht; i++)
     row[i] = (float) g_rand_double_range (rng, -1, 1);
   int *history = g_new (int, max_ctx), *codes = g_new (int, G);
+  int *frames[3] = { g_new (int, (size_t) G * (warm + n_frames)),
+                     g_new (int, (size_t) G * (warm + n_frames)),
+                     g_new (int, (size_t) G * (warm + n_frames)) };
   int p = n_prompt;
-  const char *mode_name[2] = { "greedy (code predictor: 1 submission per frame)",
-                               "sampled (code predictor: 15 submissions, CPU sampler)" };
-  for (int mode = 0; mode < 2; mode++) {
+  const char *mode_name[3] = { "greedy (code predictor: 1 submission per frame)",
+                               "sampled, GPU picks (code predictor: 1 submission per frame)",
+                               "sampled, CPU sampler (code predictor: 15 submissions)" };
+  for (int mode = 0; mode < 3; mode++) {
     QomniSamplerParams tp = { .temperature = mode ? 0.9f : 0.0f, .top_k = 50, .top_p = 1.0f,
                               .repetition_penalty = 1.05f, .seed = 1 };
     QomniSamplerParams cpp = { .temperature = mode ? 1.0f : 0.0f, .top_k = 50, .top_p = 0.8f,
                                .repetition_penalty = 1.0f, .seed = 2 };
     QomniSampler *st = qomni_sampler_new (&tp), *sc = qomni_sampler_new (&cpp);
+    qomni_vk_code_predictor_set_gpu_sampling (cp, mode != 2);
     qomni_vk_decoder_reset (tk);
     p = n_prompt;
     if (!qomni_vk_decoder_forward (tk, x, n_prompt, pos, NULL, NULL, logits, NULL, &error)) {
@@ -157,6 +165,8 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
         fprintf (stderr, "bench-vk: code predictor: %s\n", error->message);
         return 1;
       }
+      codes[0] = c0;
+      memcpy (frames[mode] + (size_t) G * f, codes, sizeof (int) * G);
       gint64 e = g_get_monotonic_time ();
       t_tk += (b - a) * 1e-6;
       t_cp += (e - b) * 1e-6;
@@ -175,6 +185,15 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
     if (mode == 0)
       printf ("weights read per frame: %.3f GB -> %.0f GB/s effective, %.1f%% of %.0f GB/s\n",
               bytes * 1e-9, bytes / per * 1e-9, 100.0 * bytes / per * 1e-9 / bw, bw);
+    if (mode == 2) {
+      /* same seeds, same talker: the GPU picks should be the CPU sampler's choices, unless a
+       * draw fell within ~1e-8 of a cumulative boundary (and then the frames part ways) */
+      int differ = 0;
+      for (size_t i = 0; i < (size_t) G * (warm + n_frames); i++)
+        differ += frames[1][i] != frames[2][i];
+      printf ("  sampled frames, GPU picks vs CPU sampler: %d of %d codes differ\n", differ,
+              G * (warm + n_frames));
+    }
     qomni_sampler_free (st);
     qomni_sampler_free (sc);
   }
@@ -193,8 +212,26 @@ bench_talker (QomniVk *vk, const char *preset, int n_frames, double bw)
   char title[96];
   snprintf (title, sizeof title, "talker + code predictor, %d greedy frames", n_prof);
   qomni_vk_profile_print (vk, title);
+  /* and a few sampled ones, picks on the GPU */
+  qomni_vk_profile_reset (vk);
+  QomniSamplerParams cpp = { .temperature = 1.0f, .top_k = 50, .top_p = 0.8f,
+                             .repetition_penalty = 1.0f, .seed = 3 };
+  QomniSampler *sampled = qomni_sampler_new (&cpp);
+  qomni_vk_code_predictor_set_gpu_sampling (cp, TRUE);
+  for (int f = 0; f < n_prof && p < max_ctx; f++) {
+    const int p3[3] = { p, p, p };
+    qomni_vk_decoder_forward (tk, sum, 1, p3, NULL, NULL, logits, NULL, &error);
+    p++;
+    qomni_vk_code_predictor_run (cp, tk, 0, f, sampled, codes, sum, &error);
+  }
+  snprintf (title, sizeof title, "talker + code predictor, %d sampled frames (GPU picks)",
+            n_prof);
+  qomni_vk_profile_print (vk, title);
+  qomni_sampler_free (sampled);
   qomni_vk_profile_enable (vk, FALSE);
   qomni_sampler_free (greedy);
+  for (int m = 0; m < 3; m++)
+    g_free (frames[m]);
   g_free ((gpointer) fc1.data);
   g_free ((gpointer) fc2.data);
   g_free (b1);
