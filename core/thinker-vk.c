@@ -732,7 +732,8 @@ rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
                            .q_pos0 = p0, .causal = 1, .window = t->cfg.sliding_window,
                            .scale = 1.0f / sqrtf ((float) hd) };
     uint32_t span = 0;
-    const uint32_t n_chunks = qomni_vk_attn_split (dyn ? (uint32_t) t->max_ctx : ap.m, &span);
+    const uint32_t n_chunks = dyn ? qomni_vk_attn_split_max ((uint32_t) t->max_ctx)
+                                  : qomni_vk_attn_split (ap.m, &span);
     if (dec && (n_chunks > 1 || dyn)) {
       /* flash-decoding: chunks of the cache in parallel, then one merge per head. A cache
        * that fits one chunk (the code predictor's 16 positions) needs no merge: the

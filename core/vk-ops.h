@@ -117,6 +117,15 @@ qomni_vk_attn_split (uint32_t m, uint32_t *span)
   return m ? (m + *span - 1) / *span : 1;
 }
 
+/* The most chunks qomni_vk_attn_split gives for any m ≤ max_m (the grid of a replayed
+ * split): not its count at max_m, which drops when the span doubles past 4096 keys. */
+static inline uint32_t
+qomni_vk_attn_split_max (uint32_t max_m)
+{
+  const uint32_t tiles = (max_m + QOMNI_VK_ATTN_TILE - 1) / QOMNI_VK_ATTN_TILE;
+  return tiles < QOMNI_VK_ATTN_MAX_CHUNKS ? (tiles ? tiles : 1) : QOMNI_VK_ATTN_MAX_CHUNKS;
+}
+
 /* Floats of the partial buffer of a split over n rows, nh heads, n_chunks. */
 static inline uint64_t
 qomni_vk_attn_part_floats (uint32_t n, uint32_t nh, uint32_t hd, uint32_t n_chunks)

@@ -582,8 +582,7 @@ test_attention_split (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolea
   const guint32 live = pc.n_chunks, step[4] = { 0xdead, (guint32) q_pos0, 0xdead, 0xdead };
   if (grid_m > 0) {
     g_assert (causal && q_pos0 + n == m);
-    uint32_t span;
-    pc.n_chunks = qomni_vk_attn_split (grid_m, &span);
+    pc.n_chunks = qomni_vk_attn_split_max (grid_m);
     pc.m = 7;
     pc.q_pos0 = 3;
     pc.span = 1;
@@ -1753,10 +1752,23 @@ main (int argc, char **argv)
   test_attention_split (3, 515, 8, 2, 64, 512, TRUE, 0, 0);     /* rows see different ranges */
   test_attention_split (4, 300, 4, 4, 256, 296, TRUE, 100, 0);  /* window, hd = 256 */
   test_attention_split (2, 70, 6, 3, 8, 0, FALSE, 0, 0);
+  /* the replayed grid covers every m up to the cache's length */
+  {
+    gboolean g = TRUE;
+    for (uint32_t mm = 1; mm <= 20000; mm += 7)
+      for (uint32_t m2 = 1; m2 <= mm; m2 += 1 + m2 / 64) {
+        uint32_t span;
+        g &= qomni_vk_attn_split (m2, &span) <= qomni_vk_attn_split_max (mm);
+      }
+    n_run++;
+    n_fail += !g;
+    printf ("%s attn_split_max: the grid covers every shorter cache\n", g ? "ok  " : "FAIL");
+  }
   /* replayed: fewer live chunks than the grid; a span past the tile */
   test_attention_split (1, 100, 4, 2, 16, 99, TRUE, 0, 1000);
   test_attention_split (1, 33, 4, 2, 16, 32, TRUE, 0, 4096);
   test_attention_split (1, 5000, 8, 2, 64, 4999, TRUE, 0, 8192);
+  test_attention_split (1, 4096, 8, 2, 64, 4095, TRUE, 0, 6000);   /* 128 live chunks */
   test_attention_blocks (25, 3, 16, 8);    /* 3 full blocks and a short one */
   test_attention_blocks (104, 4, 64, 104);  /* one audio window */
   test_attention_blocks (70, 2, 72, 35);    /* vision's head size, two images */
