@@ -57,7 +57,20 @@ struct _QomniVkDecoder {
   /* host-visible: step inputs (cos/sin, token id, input rows) and results */
   QomniVkBuffer *step, *out;
   size_t step_cs, step_ids, step_x;   /* float offsets in step */
+  /* the decode step recorded once and replayed (decode_replay): its position-dependent
+   * inputs in dstep (DSTEP_*), one command per kind of result asked for */
+  int replay;                         /* -1: not decided yet (QOMNI_VK_REPLAY) */
+  QomniVkBuffer *dstep;
+  QomniVkCmd *replay_cmd[4];          /* [logits wanted · 2 + next wanted] */
+  gboolean replay_profiled;           /* the commands carry timestamps */
+  int n_replayed;                     /* steps run by replay */
 };
+
+/* Words of dstep: the position (n_past) read by rope_qkv and attn_split when the command
+ * runs, the token id read by the embedding, then cos [hd/2] and sin [hd/2]. */
+enum { DSTEP_POS = 0, DSTEP_ID = 1, DSTEP_CS = 4 };
+
+static void replay_clear (QomniVkDecoder *t);
 
 static gboolean
 fill_random (QomniVk *vk, QomniVkBuffer *b, uint64_t words, uint32_t mode, float scale,
@@ -204,6 +217,7 @@ qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
   t->R = t->E + (t->Is > 0);
   t->max_ctx = max_ctx;
   t->max_batch = max_batch;
+  t->replay = -1;
   t->n_tables = MAX (names->n_tables, 1);
   const int H = t->H, E = t->E, I = t->I, hd = t->hd, B = max_batch, K = t->K;
   const int Is = t->Is, Id = t->Id;
@@ -450,6 +464,8 @@ qomni_vk_decoder_free (QomniVkDecoder *t)
   if (!t)
     return;
   QomniVk *vk = t->vk;
+  replay_clear (t);
+  qomni_vk_buffer_free (vk, t->dstep);
   for (int l = 0; t->layers && l < t->L; l++) {
     Layer *ly = &t->layers[l];
     QomniVkBuffer *bs[] = { ly->qkv.buf, ly->o.buf, ly->router.buf, ly->gate_up.buf,
@@ -660,15 +676,19 @@ rec_moe (QomniVkDecoder *t, QomniVkCmd *c, const Layer *ly, const QomniVkBuffer 
 
 /* Records the whole stack for n rows already in t->x at positions n_past …, then the final
  * norm; cos/sin of the rows at cs_off and cs_off + sin_off of cs. adds [n_add, n, H]
- * (DeepStack) goes onto x after layer l < n_add, once the layer's output was copied out. */
+ * (DeepStack) goes onto x after layer l < n_add, once the layer's output was copied out.
+ * dyn (a decode step to replay, cs == dstep): the position is read from cs[DSTEP_POS] when
+ * the command runs, attention is always split, over the grid the whole cache would need,
+ * and n_past is left alone. */
 static void
 rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
            const QomniVkBuffer *adds, int n_add, const QomniVkBuffer *cs, uint32_t cs_off,
-           uint32_t sin_off, gboolean flush)
+           uint32_t sin_off, gboolean flush, gboolean dyn)
 {
-  const int H = t->H, hd = t->hd, p0 = t->n_past;
+  const int H = t->H, hd = t->hd, p0 = dyn ? 0 : t->n_past;
   const float eps = (float) t->cfg.rms_norm_eps;
   const gboolean dec = n <= DECODE_ROWS;
+  g_assert (!dyn || (dec && !flush));
   for (int l = 0; l < t->L; l++) {
     Layer *ly = &t->layers[l];
     if (dec) {
@@ -679,7 +699,9 @@ rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
                                 .x_stride = t->QKV, .kv_off = p0 * t->kvd, .kv_stride = t->kvd,
                                 .cs_off = cs_off, .sin_off = sin_off,
                                 .qnorm_off = 2 * H, .knorm_off = 2 * H + hd,
-                                .flags = ly->qk_norm, .eps = eps };
+                                .flags = (ly->qk_norm ? QOMNI_VK_ROPE_QK_NORM : 0)
+                                         | (dyn ? QOMNI_VK_ROPE_POS_DYN : 0),
+                                .eps = eps, .pos_off = DSTEP_POS };
       QomniVkBind br[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { cs },
                            { ly->vec } };
       qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE_QKV, br, 5, &rp, sizeof rp,
@@ -710,16 +732,21 @@ rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
                            .q_pos0 = p0, .causal = 1, .window = t->cfg.sliding_window,
                            .scale = 1.0f / sqrtf ((float) hd) };
     uint32_t span = 0;
-    const uint32_t n_chunks = qomni_vk_attn_split (ap.m, &span);
-    if (dec && n_chunks > 1) {
+    const uint32_t n_chunks = dyn ? qomni_vk_attn_split_max ((uint32_t) t->max_ctx)
+                                  : qomni_vk_attn_split (ap.m, &span);
+    if (dec && (n_chunks > 1 || dyn)) {
       /* flash-decoding: chunks of the cache in parallel, then one merge per head. A cache
        * that fits one chunk (the code predictor's 16 positions) needs no merge: the
-       * single-pass kernel below does the same work in one dispatch. */
+       * single-pass kernel below does the same work in one dispatch. Replayed: the chunks
+       * past the live ones stay empty. */
       ap.n_chunks = n_chunks;
       ap.span = span;
       ap.o_stride = 0;
-      QomniVkBind ba[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->apart } };
-      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_SPLIT, ba, 4, &ap, sizeof ap, t->nh, n,
+      ap.dyn = dyn;
+      ap.dyn_off = DSTEP_POS;
+      QomniVkBind ba[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->apart },
+                           { dyn ? cs : t->qkv } };
+      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_SPLIT, ba, 5, &ap, sizeof ap, t->nh, n,
                          ap.n_chunks);
       QomniVkAttnCombinePush cp = { .n = n, .nh = t->nh, .hd = hd, .n_chunks = ap.n_chunks,
                                     .o_stride = t->qd };
@@ -759,7 +786,8 @@ rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
     }
   }
   rec_rmsnorm (c, t->x, t->x, t->final_norm, 0, n, H, eps);
-  t->n_past += n;
+  if (!dyn)
+    t->n_past += n;
 }
 
 void
@@ -803,7 +831,7 @@ qomni_vk_decoder_record (QomniVkDecoder *t, QomniVkCmd *c, int n, const QomniVkB
 {
   if (!check_room (t, n, error))
     return FALSE;
-  rec_stack (t, c, n, NULL, NULL, 0, cs, cs_off, sin_off, FALSE);
+  rec_stack (t, c, n, NULL, NULL, 0, cs, cs_off, sin_off, FALSE, FALSE);
   return TRUE;
 }
 
@@ -827,6 +855,21 @@ qomni_vk_decoder_record_embed (QomniVkDecoder *t, QomniVkCmd *c, int table,
   QomniVkBind be[] = { { e->buf }, { ids }, { dst } };
   qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_EMBED_F32, e->dtype), be, 3, &ep,
                      sizeof ep, 1, n, 1);
+}
+
+/* The head of row n − 1, its argmax into out[0] and, when asked, its logits into
+ * out[16 bytes …]. */
+static void
+rec_results (QomniVkDecoder *t, QomniVkCmd *c, int n, gboolean logits, gboolean next)
+{
+  if (!t->lm_head[0].buf || !(logits || next))
+    return;
+  qomni_vk_decoder_record_head (t, c, 0, n - 1, t->logits_dev, 0);
+  QomniVkArgmaxPush am = { .n = t->V, .out_off = 0 };
+  QomniVkBind bm[] = { { t->logits_dev }, { t->out } };
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ARGMAX, bm, 2, &am, sizeof am, 1, 1, 1);
+  if (logits)
+    qomni_vk_cmd_copy (c, t->logits_dev, 0, t->out, 16, 4 * (uint64_t) t->V);
 }
 
 /* adds: [n_add] layers of rows with a stride of add_stride floats per layer (the whole
@@ -867,16 +910,9 @@ run (QomniVkDecoder *t, int n, gboolean from_ids, const float *adds, int n_add,
   else
     qomni_vk_cmd_copy (c, t->step, 4 * t->step_x, t->x, 0, 4 * (uint64_t) n * t->H);
   const int p0 = t->n_past;
-  rec_stack (t, c, n, lh, ah, n_add, t->step, t->step_cs, n * (t->hd / 2), TRUE);
+  rec_stack (t, c, n, lh, ah, n_add, t->step, t->step_cs, n * (t->hd / 2), TRUE, FALSE);
   const gboolean head = t->lm_head[0].buf != NULL;
-  if (head && (logits || next)) {
-    qomni_vk_decoder_record_head (t, c, 0, n - 1, t->logits_dev, 0);
-    QomniVkArgmaxPush am = { .n = t->V, .out_off = 0 };
-    QomniVkBind bm[] = { { t->logits_dev }, { t->out } };
-    qomni_vk_dispatch (c, QOMNI_VK_PIPE_ARGMAX, bm, 2, &am, sizeof am, 1, 1, 1);
-    if (logits)
-      qomni_vk_cmd_copy (c, t->logits_dev, 0, t->out, 16, 4 * (uint64_t) t->V);
-  }
+  rec_results (t, c, n, logits != NULL, next != NULL);
   gboolean ok = qomni_vk_cmd_submit (c, error);
   if (ok) {
     if (next && head)
@@ -926,6 +962,9 @@ qomni_vk_decoder_forward_add (QomniVkDecoder *t, const float *x, int n, const in
   return ok;
 }
 
+static gboolean decode_replay (QomniVkDecoder *t, int id, const int *p3, float *logits,
+                               int *next, GError **error);
+
 gboolean
 qomni_vk_thinker_decode (QomniVkDecoder *t, int id, int pos, float *logits, int *next,
                          GError **error)
@@ -936,7 +975,78 @@ qomni_vk_thinker_decode (QomniVkDecoder *t, int id, int pos, float *logits, int 
     return FALSE;
   }
   const int p3[3] = { pos, pos, pos };
+  if (t->replay < 0)
+    t->replay = g_strcmp0 (g_getenv ("QOMNI_VK_REPLAY"), "0") != 0;
+  /* replayed once the cache is past one attention chunk: shorter ones take the single-pass
+   * kernel, which the recorded split would not match bit for bit */
+  uint32_t span;
+  if (t->replay && qomni_vk_attn_split ((uint32_t) t->n_past + 1, &span) > 1)
+    return decode_replay (t, id, p3, logits, next, error);
   write_rope_tables (t, p3, 1, 1);
   ((guint32 *) t->step->map)[t->step_ids] = (guint32) id;
   return run (t, 1, TRUE, NULL, 0, 0, NULL, NULL, logits, next, error);
+}
+
+void
+qomni_vk_decoder_set_replay (QomniVkDecoder *t, gboolean on)
+{
+  t->replay = on;
+}
+
+int qomni_vk_decoder_replayed (const QomniVkDecoder *t) { return t->n_replayed; }
+
+static void
+replay_clear (QomniVkDecoder *t)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (t->replay_cmd); i++)
+    g_clear_pointer (&t->replay_cmd[i], qomni_vk_cmd_abandon);
+}
+
+/* One token through the recorded step: embed dstep's id → the stack at dstep's position →
+ * final norm → head → argmax (→ logits), recorded on first use per kind of result (again
+ * when profiling is switched), then per token only dstep is written and the command
+ * submitted again. Nothing in it depends on n_past, so a reset or truncate keeps it. */
+static gboolean
+decode_replay (QomniVkDecoder *t, int id, const int *p3, float *logits, int *next,
+               GError **error)
+{
+  if (!check_room (t, 1, error))
+    return FALSE;
+  const int half = t->hd / 2;
+  if (!t->dstep) {
+    t->dstep = qomni_vk_buffer_new (t->vk, 4 * (DSTEP_CS + 2 * (uint64_t) half),
+                                    QOMNI_VK_MEM_HOST, "replayed step inputs", error);
+    if (!t->dstep)
+      return FALSE;
+  }
+  const gboolean prof = qomni_vk_profile_enabled (t->vk);
+  if (prof != t->replay_profiled)
+    replay_clear (t);
+  t->replay_profiled = prof;
+  const gboolean head = t->lm_head[0].buf != NULL;
+  QomniVkCmd **slot = &t->replay_cmd[(logits != NULL) * 2 + (next != NULL)];
+  if (!*slot) {
+    QomniVkCmd *c = qomni_vk_cmd_begin_reusable (t->vk, error);
+    if (!c)
+      return FALSE;
+    qomni_vk_decoder_record_embed (t, c, 0, t->dstep, DSTEP_ID, 1, t->x, 0);
+    rec_stack (t, c, 1, NULL, NULL, 0, t->dstep, DSTEP_CS, half, FALSE, TRUE);
+    rec_results (t, c, 1, logits != NULL, next != NULL);
+    *slot = c;
+  }
+  guint32 *d = t->dstep->map;
+  d[DSTEP_POS] = (guint32) t->n_past;
+  d[DSTEP_ID] = (guint32) id;
+  qomni_vk_decoder_rope_table (t, p3, 1, 1, (float *) d + DSTEP_CS);
+  if (!qomni_vk_cmd_submit (*slot, error)) {
+    g_clear_pointer (slot, qomni_vk_cmd_abandon);
+    return FALSE;
+  }
+  t->n_past++;
+  t->n_replayed++;
+  if (next && head)
+    *next = (int) ((guint32 *) t->out->map)[0];
+  if (logits && head)
+    memcpy (logits, (char *) t->out->map + 16, sizeof (float) * t->V);
+  return TRUE;
 }

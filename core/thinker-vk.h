@@ -141,8 +141,14 @@ qomni_vk_thinker_forward_add (QomniVkThinker *t, const float *x, int n, const in
  * for the thinker where qomni_vk_has_coopmat, and never on elsewhere. Returns the setting
  * in effect. */
 gboolean qomni_vk_thinker_set_coopmat (QomniVkThinker *t, gboolean on);
-/* One token at position pos (all three axes), embedded on the GPU. */
+/* One token at position pos (all three axes), embedded on the GPU. Once the cache is
+ * longer than one attention chunk (32 positions) the step is recorded once and replayed,
+ * with only its small input buffer written per token (bit-identical results); off with
+ * QOMNI_VK_REPLAY=0 or qomni_vk_decoder_set_replay, which then records every step anew. */
 gboolean qomni_vk_thinker_decode (QomniVkThinker *t, int id, int pos, float *logits, int *next,
                                   GError **error);
+void qomni_vk_decoder_set_replay (QomniVkDecoder *d, gboolean on);
+/* Decode steps run by replay so far. */
+int qomni_vk_decoder_replayed (const QomniVkDecoder *d);
 
 G_END_DECLS

@@ -77,7 +77,7 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_ROPE] = { "rope", 4, sizeof (QomniVkRopePush), { 64 }, 1 },
   [QOMNI_VK_PIPE_ROPE_QKV] = { "rope_qkv", 5, sizeof (QomniVkRopeQkvPush), { 64 }, 1 },
   [QOMNI_VK_PIPE_ATTENTION] = { "attention", 4, sizeof (QomniVkAttnPush), { 128 }, 1 },
-  [QOMNI_VK_PIPE_ATTN_SPLIT] = { "attn_split", 4, sizeof (QomniVkAttnPush),
+  [QOMNI_VK_PIPE_ATTN_SPLIT] = { "attn_split", 5, sizeof (QomniVkAttnPush),
                                  { 128, QOMNI_VK_ATTN_TILE }, 2 },
   [QOMNI_VK_PIPE_ATTN_COMBINE] = { "attn_combine", 2, sizeof (QomniVkAttnCombinePush),
                                    { 128 }, 1 },
@@ -167,6 +167,7 @@ struct _QomniVkCmd {
   QomniVkPipe *ts_pipe;        /* [MAX_TIMESTAMPS] which pipeline ended at stamp i+1 */
   GError *error;               /* first failure while recording */
   gboolean reusable;           /* submitted again and again; freed by qomni_vk_cmd_abandon */
+  VkFence fence;               /* a reusable command's, reset for each run */
   gboolean ended;              /* recording finished */
 };
 
@@ -989,6 +990,8 @@ qomni_vk_cmd_abandon (QomniVkCmd *c)
   }
   if (c->qpool)
     vkDestroyQueryPool (vk->device, c->qpool, NULL);
+  if (c->fence)
+    vkDestroyFence (vk->device, c->fence, NULL);
   if (c->pool)
     vkDestroyCommandPool (vk->device, c->pool, NULL);
   g_clear_error (&c->error);
@@ -1027,10 +1030,15 @@ qomni_vk_cmd_submit (QomniVkCmd *c, GError **error)
   }
   gboolean ok = c->ended || check (vkEndCommandBuffer (c->cb), error, "recording");
   c->ended = TRUE;
-  VkFence fence = VK_NULL_HANDLE;
+  /* a replayed command keeps its fence: nothing is created per run */
+  VkFence fence = c->fence;
   VkFenceCreateInfo fci = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
-  if (ok)
+  if (ok && fence)
+    ok = check (vkResetFences (vk->device, 1, &fence), error, "fence");
+  else if (ok)
     ok = check (vkCreateFence (vk->device, &fci, NULL, &fence), error, "fence");
+  if (c->reusable)
+    c->fence = fence;
   if (ok) {
     VkSubmitInfo si = { .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1,
                         .pCommandBuffers = &c->cb };
@@ -1043,7 +1051,7 @@ qomni_vk_cmd_submit (QomniVkCmd *c, GError **error)
                 "waiting for the GPU");
   if (ok)
     collect_timestamps (c);
-  if (fence)
+  if (fence && !c->reusable)
     vkDestroyFence (vk->device, fence, NULL);
   if (!c->reusable)
     qomni_vk_cmd_abandon (c);

@@ -65,11 +65,15 @@ typedef struct {
  * x_off + r·x_stride; q heads normed (flags bit 0) and rotated in place, k heads normed and
  * rotated into the K cache at kv_off + r·kv_stride, v heads copied into the V cache there.
  * cos/sin as QomniVkRopePush; q_norm/k_norm gains at qnorm_off/knorm_off of binding 4.
- * Grid (nh + 2·nkv, n). */
+ * flags bit 1 (QOMNI_VK_ROPE_POS_DYN, a replayed decode step): the cache rows start
+ * pos·kv_stride further, pos the uint32 at word pos_off of the cos/sin buffer, read when the
+ * command runs. Grid (nh + 2·nkv, n). */
+enum { QOMNI_VK_ROPE_QK_NORM = 1, QOMNI_VK_ROPE_POS_DYN = 2 };
 typedef struct {
   uint32_t n, nh, nkv, hd, x_off, x_stride, kv_off, kv_stride, cs_off, sin_off, qnorm_off,
       knorm_off, flags;
   float eps;
+  uint32_t pos_off;
 } QomniVkRopeQkvPush;
 
 /* Attention of n query rows against m keys; see qomni_cpu_attention for the meaning.
@@ -79,13 +83,19 @@ typedef struct {
  * ATTENTION: grid (nh, n), o is the output. ATTN_SPLIT (flash-decoding, pass 1): grid
  * (nh, n, n_chunks), chunk c takes the visible keys [lo + c·span, lo + (c+1)·span), and o is
  * the partial buffer (o_off: acc [n, nh, n_chunks, hd], then (max, sum) [n, nh, n_chunks, 2];
- * qomni_vk_attn_part_floats); ATTN_COMBINE (pass 2) merges it into the output. */
+ * qomni_vk_attn_part_floats); ATTN_COMBINE (pass 2) merges it into the output.
+ * ATTN_SPLIT with dyn ≠ 0 (a decode step recorded once and replayed): q_pos0 is the uint32
+ * at word dyn_off of binding 4, read when the command runs; m = q_pos0 + n and span is
+ * qomni_vk_attn_split's for that m; n_chunks is the grid (qomni_vk_attn_split of the
+ * largest m) and the chunks past the live ones come out empty. Binding 4 is unread when
+ * dyn is 0 (bind any buffer). */
 typedef struct {
   uint32_t n, m, nh, nkv, hd, q_off, q_stride, k_off, v_off, kv_stride, o_off, o_stride,
       q_pos0, causal, window;
   float scale;
   uint32_t span, n_chunks;
   uint32_t block;
+  uint32_t dyn, dyn_off;
 } QomniVkAttnPush;
 
 /* Pass 2 of split attention: grid (nh, n); o[r, h·hd + d] at o_off + r·o_stride. */
@@ -105,6 +115,15 @@ qomni_vk_attn_split (uint32_t m, uint32_t *span)
   const uint32_t per = (tiles + QOMNI_VK_ATTN_MAX_CHUNKS - 1) / QOMNI_VK_ATTN_MAX_CHUNKS;
   *span = (per ? per : 1) * T;
   return m ? (m + *span - 1) / *span : 1;
+}
+
+/* The most chunks qomni_vk_attn_split gives for any m ≤ max_m (the grid of a replayed
+ * split): not its count at max_m, which drops when the span doubles past 4096 keys. */
+static inline uint32_t
+qomni_vk_attn_split_max (uint32_t max_m)
+{
+  const uint32_t tiles = (max_m + QOMNI_VK_ATTN_TILE - 1) / QOMNI_VK_ATTN_TILE;
+  return tiles < QOMNI_VK_ATTN_MAX_CHUNKS ? (tiles ? tiles : 1) : QOMNI_VK_ATTN_MAX_CHUNKS;
 }
 
 /* Floats of the partial buffer of a split over n rows, nh heads, n_chunks. */

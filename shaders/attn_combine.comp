@@ -40,7 +40,8 @@ main ()
   for (uint d = tid; d < p.hd; d += WG) {
     float s = 0.0;
     for (uint c = 0; c < nc; c++)
-      s += ws[c] * part[ab + c * p.hd + d];
+      if (ws[c] != 0.0)   // empty chunks (a replayed grid's unused tail) add nothing
+        s += ws[c] * part[ab + c * p.hd + d];
     o[oo + d] = s * inv;
   }
 }

@@ -8,6 +8,10 @@
 // output dims d = tid + i·WG. Writes the chunk's unnormalized output, its max and its sum
 // to the partial buffer; attn_combine.comp merges the chunks. Empty chunks write
 // (−inf, 0, 0). Needs hd % 4 == 0, hd ≤ 256, WG % TILE == 0. Visible keys as attention.comp.
+// dyn ≠ 0 (a decode step recorded once and replayed): the first query position comes from
+// step[dyn_off] at run time, m = q_pos0 + n, and the span is the one qomni_vk_attn_split
+// picks for that m; the grid covers the most chunks the cache can need (n_chunks), and the
+// chunks past the live ones are empty.
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -19,6 +23,7 @@ layout (push_constant) uniform Push {
   float scale;
   uint span, n_chunks;
   uint block;
+  uint dyn, dyn_off;
 } p;
 
 layout (std430, binding = 0) readonly buffer QBuf { float q[]; };
@@ -26,6 +31,10 @@ layout (std430, binding = 1) readonly buffer KBuf4 { vec4 k4[]; };
 layout (std430, binding = 2) readonly buffer VBuf { float v[]; };
 // partial: acc [n, nh, n_chunks, hd] at o_off, then (max, sum) [n, nh, n_chunks, 2]
 layout (std430, binding = 3) writeonly buffer PBuf { float part[]; };
+layout (std430, binding = 4) readonly buffer StepBuf { uint step[]; };
+
+// QOMNI_VK_ATTN_MAX_CHUNKS of vk-ops.h: the split rule's most chunks
+const uint MAX_CHUNKS = 128u;
 
 shared vec4 qs[64];
 shared float sc[WG];
@@ -37,15 +46,22 @@ main ()
   const uint h = gl_WorkGroupID.x, r = gl_WorkGroupID.y, c = gl_WorkGroupID.z;
   const uint tid = gl_LocalInvocationID.x;
   const uint kvh = h / (p.nh / p.nkv);
-  const uint pos = p.q_pos0 + r;
+  uint q_pos0 = p.q_pos0, m = p.m, span = p.span;
+  if (p.dyn != 0u) {
+    q_pos0 = step[p.dyn_off];
+    m = q_pos0 + p.n;
+    const uint tiles = (m + TILE - 1u) / TILE;
+    span = max ((tiles + MAX_CHUNKS - 1u) / MAX_CHUNKS, 1u) * TILE;
+  }
+  const uint pos = q_pos0 + r;
   // block > 0: only keys of the query's own block [b0, b0 + block) (bidirectional
   // attention within segments: the encoders' windows and images)
   const uint b0 = p.block > 0u ? pos / p.block * p.block : 0u;
-  const uint b1 = p.block > 0u ? b0 + p.block : p.m;
-  const uint hi = min (p.causal != 0u ? min (p.m, pos + 1u) : p.m, b1);
+  const uint b1 = p.block > 0u ? b0 + p.block : m;
+  const uint hi = min (p.causal != 0u ? min (m, pos + 1u) : m, b1);
   const uint lo = max (p.window > 0u && pos + 1u > p.window ? pos + 1u - p.window : 0u, b0);
-  const uint c_lo = min (lo + c * p.span, hi);
-  const uint c_hi = min (hi, c_lo + p.span);
+  const uint c_lo = min (lo + c * span, hi);
+  const uint c_hi = min (hi, c_lo + span);
   const uint hd4 = p.hd / 4u;
   const uint qo = p.q_off + r * p.q_stride + h * p.hd;
   for (uint i = tid; i < hd4; i += WG)

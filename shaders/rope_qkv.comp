@@ -3,6 +3,8 @@
 // fused q/k/v row r: h < nh: q head h, optional per-head RMSNorm (q_norm) then rotate-half
 // RoPE, in place; nh ≤ h < nh + nkv: k head h − nh, the same with k_norm, written into the
 // K cache; after that: v head h − nh − nkv copied into the V cache. The math is rope.comp's.
+// flags bit 1 (a decode step recorded once and replayed): the cache rows start at
+// kv_off + pos·kv_stride, pos the uint at word pos_off of binding 3 (the step buffer).
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
 
@@ -10,12 +12,14 @@ layout (push_constant) uniform Push {
   uint n, nh, nkv, hd, x_off, x_stride, kv_off, kv_stride, cs_off, sin_off, qnorm_off,
       knorm_off, flags;
   float eps;
+  uint pos_off;
 } p;
 
 layout (std430, binding = 0) buffer XBuf { float x[]; };
 layout (std430, binding = 1) writeonly buffer KBuf { float kc[]; };
 layout (std430, binding = 2) writeonly buffer VBuf { float vc[]; };
 layout (std430, binding = 3) readonly buffer CsBuf { float cs[]; };
+layout (std430, binding = 3) readonly buffer PosBuf { uint cs_u[]; };   // the same, as words
 layout (std430, binding = 4) readonly buffer NBuf { float nw[]; };
 
 shared float v[512];
@@ -26,8 +30,11 @@ main ()
   const uint h = gl_WorkGroupID.x, r = gl_WorkGroupID.y;
   const uint tid = gl_LocalInvocationID.x;
   const uint xo = p.x_off + r * p.x_stride + h * p.hd;
+  const uint kv_off = (p.flags & 2u) != 0u
+                          ? p.kv_off + cs_u[p.pos_off] * p.kv_stride
+                          : p.kv_off;
   if (h >= p.nh + p.nkv) {
-    const uint vo = p.kv_off + r * p.kv_stride + (h - p.nh - p.nkv) * p.hd;
+    const uint vo = kv_off + r * p.kv_stride + (h - p.nh - p.nkv) * p.hd;
     for (uint i = tid; i < p.hd; i += WG)
       vc[vo + i] = x[xo + i];
     return;
@@ -44,7 +51,7 @@ main ()
     inv = 1.0 / sqrt (wg_sum (s) / float (p.hd) + p.eps);
   barrier ();
   const uint half_ = p.hd / 2u;
-  const uint yo = is_q ? xo : p.kv_off + r * p.kv_stride + (h - p.nh) * p.hd;
+  const uint yo = is_q ? xo : kv_off + r * p.kv_stride + (h - p.nh) * p.hd;
   for (uint i = tid; i < half_; i += WG) {
     float a = v[i] * inv, b = v[i + half_] * inv;
     if ((p.flags & 1u) != 0u) {

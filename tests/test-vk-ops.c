@@ -563,10 +563,12 @@ test_attention_blocks (int n, int nh, int hd, int block)
   qomni_vk_buffer_free (vk, bo);
 }
 
-/* Flash-decoding: ATTN_SPLIT over chunks of the keys, then ATTN_COMBINE, against the CPU. */
+/* Flash-decoding: ATTN_SPLIT over chunks of the keys, then ATTN_COMBINE, against the CPU.
+ * grid_m > 0: the replayed form (dyn): q_pos0 read from a buffer when the command runs,
+ * m = q_pos0 + n, the grid sized for grid_m keys; the push's m, span and q_pos0 are junk. */
 static void
 test_attention_split (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolean causal,
-                      int window)
+                      int window, int grid_m)
 {
   const int kvs = nkv * hd;
   g_autofree float *q = randf ((size_t) n * nh * hd, 1.0f);
@@ -578,25 +580,41 @@ test_attention_split (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolea
                          .kv_stride = kvs, .o_off = GUARD, .q_pos0 = q_pos0, .causal = causal,
                          .window = window, .scale = 1.0f / sqrtf (hd) };
   pc.n_chunks = qomni_vk_attn_split (m, &pc.span);
+  const guint32 live = pc.n_chunks, step[4] = { 0xdead, (guint32) q_pos0, 0xdead, 0xdead };
+  if (grid_m > 0) {
+    g_assert (causal && q_pos0 + n == m);
+    pc.n_chunks = qomni_vk_attn_split_max (grid_m);
+    pc.m = 7;
+    pc.q_pos0 = 3;
+    pc.span = 1;
+    pc.dyn = 1;
+    pc.dyn_off = 1;
+  }
+  QomniVkBuffer *bs = upload (step, sizeof step);
   const size_t np = qomni_vk_attn_part_floats (n, nh, hd, pc.n_chunks);
   QomniVkBuffer *bq = upload (q, N * 4), *bk = upload (k, (size_t) m * kvs * 4);
   QomniVkBuffer *bv = upload (v, (size_t) m * kvs * 4), *bo = out_new (N, NULL);
   QomniVkBuffer *bp = out_new (np, NULL);
   QomniVkAttnCombinePush cp = { .n = n, .nh = nh, .hd = hd, .n_chunks = pc.n_chunks,
                                 .part_off = GUARD, .o_off = GUARD, .o_stride = nh * hd };
-  QomniVkBind b[] = { { bq }, { bk }, { bv }, { bp } };
+  QomniVkBind b[] = { { bq }, { bk }, { bv }, { bp }, { bs } };
   QomniVkBind b2[] = { { bp }, { bo } };
   QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
-  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_SPLIT, b, 4, &pc, sizeof pc, nh, n, pc.n_chunks);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_SPLIT, b, 5, &pc, sizeof pc, nh, n, pc.n_chunks);
   qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_COMBINE, b2, 2, &cp, sizeof cp, nh, n, 1);
   submit (c);
   gboolean g = out_get (bo, N, res);
   g_autofree float *pres = g_new (float, np);
   g &= out_get (bp, np, pres);
   char name[96];
-  snprintf (name, sizeof name, "attn-split n=%d m=%d h=%d/%d hd=%d p0=%d %s w=%d (%u×%u)", n, m,
-            nh, nkv, hd, q_pos0, causal ? "causal" : "bidir", window, pc.n_chunks, pc.span);
+  if (grid_m > 0)
+    snprintf (name, sizeof name, "attn-split dyn n=%d m=%d h=%d/%d hd=%d (%u of %u)", n, m, nh,
+              nkv, hd, live, pc.n_chunks);
+  else
+    snprintf (name, sizeof name, "attn-split n=%d m=%d h=%d/%d hd=%d p0=%d %s w=%d (%u×%u)", n,
+              m, nh, nkv, hd, q_pos0, causal ? "causal" : "bidir", window, pc.n_chunks, pc.span);
   report (name, nmse (res, ref, N), 1e-10, g);
+  qomni_vk_buffer_free (vk, bs);
   qomni_vk_buffer_free (vk, bq);
   qomni_vk_buffer_free (vk, bk);
   qomni_vk_buffer_free (vk, bv);
@@ -606,12 +624,15 @@ test_attention_split (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolea
 
 /* ROPE_QKV: q heads normed + rotated in place, k heads into the K cache, v copied. */
 static void
-test_rope_qkv (int n, int nh, int nkv, int hd, gboolean norm)
+test_rope_qkv (int n, int nh, int nkv, int hd, gboolean norm, int dyn_pos)
 {
+  /* dyn_pos ≥ 0: the replayed form, the cache rows at dyn_pos read from the cos/sin buffer */
   const int half = hd / 2, W = (nh + 2 * nkv) * hd, kvd = nkv * hd;
+  const int p0 = MAX (dyn_pos, 0);
   const size_t N = (size_t) n * W;
   g_autofree float *x = randf (N, 2.0f), *nw = randf (2 * hd + 3, 1.0f);
-  g_autofree float *cs = g_new (float, (size_t) 2 * n * half);
+  g_autofree float *cs = g_new (float, (size_t) 2 * n * half + 1);
+  ((guint32 *) cs)[2 * n * half] = (guint32) p0;
   for (int i = 0; i < n * half; i++) {
     double a = g_rand_double_range (rng, 0, 100);
     cs[i] = (float) cos (a);
@@ -633,27 +654,34 @@ test_rope_qkv (int n, int nh, int nkv, int hd, gboolean norm)
   g_autofree float *ref = g_memdup2 (x, sizeof (float) * N);
   for (int r = 0; r < n; r++)
     memcpy (ref + (size_t) r * W, rq + (size_t) r * nh * hd, sizeof (float) * nh * hd);
-  QomniVkBuffer *bx = out_new (N, x), *bc = upload (cs, (size_t) 2 * n * half * 4);
+  QomniVkBuffer *bx = out_new (N, x), *bc = upload (cs, ((size_t) 2 * n * half + 1) * 4);
   QomniVkBuffer *bn = upload (nw, (2 * hd + 3) * 4);
-  QomniVkBuffer *bk = out_new ((size_t) n * kvd, NULL), *bv = out_new ((size_t) n * kvd, NULL);
+  const size_t kvn = (size_t) (p0 + n) * kvd;
+  QomniVkBuffer *bk = out_new (kvn, NULL), *bv = out_new (kvn, NULL);
   QomniVkRopeQkvPush pc = { .n = n, .nh = nh, .nkv = nkv, .hd = hd, .x_off = GUARD,
                             .x_stride = W, .kv_off = GUARD, .kv_stride = kvd,
                             .sin_off = n * half, .qnorm_off = 3, .knorm_off = 3 + hd,
-                            .flags = norm, .eps = 1e-6f };
+                            .flags = (norm ? QOMNI_VK_ROPE_QK_NORM : 0)
+                                     | (dyn_pos >= 0 ? QOMNI_VK_ROPE_POS_DYN : 0),
+                            .eps = 1e-6f, .pos_off = 2 * n * half };
   QomniVkBind b[] = { { bx }, { bk }, { bv }, { bc }, { bn } };
   QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
   qomni_vk_dispatch (c, QOMNI_VK_PIPE_ROPE_QKV, b, 5, &pc, sizeof pc, nh + 2 * nkv, n, 1);
   submit (c);
   g_autofree float *res = g_new (float, N);
-  g_autofree float *resk = g_new (float, (size_t) n * kvd), *resv = g_new (float, (size_t) n * kvd);
+  g_autofree float *resk = g_new (float, kvn), *resv = g_new (float, kvn);
   gboolean g = out_get (bx, N, res);
-  g &= out_get (bk, (size_t) n * kvd, resk);
-  g &= out_get (bv, (size_t) n * kvd, resv);
-  const double e = MAX (nmse (res, ref, N), MAX (nmse (resk, rk, (size_t) n * kvd),
-                                                 nmse (resv, rv, (size_t) n * kvd)));
+  g &= out_get (bk, kvn, resk);
+  g &= out_get (bv, kvn, resv);
+  /* the rows before p0 untouched */
+  for (size_t i = 0; i < (size_t) p0 * kvd; i++)
+    g &= ((guint32 *) resk)[i] == CANARY && ((guint32 *) resv)[i] == CANARY;
+  const size_t o = (size_t) p0 * kvd;
+  const double e = MAX (nmse (res, ref, N), MAX (nmse (resk + o, rk, (size_t) n * kvd),
+                                                 nmse (resv + o, rv, (size_t) n * kvd)));
   char name[96];
-  snprintf (name, sizeof name, "rope_qkv n=%d h=%d/%d hd=%d%s", n, nh, nkv, hd,
-            norm ? " headnorm" : "");
+  snprintf (name, sizeof name, "rope_qkv n=%d h=%d/%d hd=%d%s%s", n, nh, nkv, hd,
+            norm ? " headnorm" : "", dyn_pos >= 0 ? " dyn pos" : "");
   report (name, e, 1e-11, g);
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, bc);
@@ -1646,13 +1674,13 @@ perf (int scale)
           vk, 4 * qomni_vk_attn_part_floats (1, nh, hd, sp.n_chunks), QOMNI_VK_MEM_DEVICE,
           "perf partials", &error);
       g_assert_no_error (error);
-      QomniVkBind sb[] = { { bx }, { kv }, { kv }, { bp } };
+      QomniVkBind sb[] = { { bx }, { kv }, { kv }, { bp }, { bx } };
       QomniVkBind cb[] = { { bp }, { by } };
       double ts = 0;
       for (int pass = 0; pass < 2; pass++) {
         QomniVkCmd *c2 = qomni_vk_cmd_begin (vk, NULL);
         for (int i = 0; i < (pass ? reps : 1); i++) {
-          qomni_vk_dispatch (c2, QOMNI_VK_PIPE_ATTN_SPLIT, sb, 4, &sp, sizeof sp, nh, 1,
+          qomni_vk_dispatch (c2, QOMNI_VK_PIPE_ATTN_SPLIT, sb, 5, &sp, sizeof sp, nh, 1,
                              sp.n_chunks);
           qomni_vk_dispatch (c2, QOMNI_VK_PIPE_ATTN_COMBINE, cb, 2, &cp, sizeof cp, nh, 1, 1);
         }
@@ -1786,21 +1814,39 @@ main (int argc, char **argv)
   test_attention (5, 12, 2, 2, 16, 7, TRUE, 4);
   test_attention (6, 6, 3, 3, 8, 0, FALSE, 0);
   test_attention (1, 300, 8, 2, 64, 299, TRUE, 0);
-  test_attention_split (1, 1, 32, 4, 128, 0, TRUE, 0);
-  test_attention_split (1, 7, 4, 2, 16, 6, TRUE, 0);
-  test_attention_split (1, 33, 4, 2, 16, 32, TRUE, 0);
-  test_attention_split (1, 513, 32, 4, 128, 512, TRUE, 0);
-  test_attention_split (1, 4096, 32, 4, 128, 4095, TRUE, 0);
-  test_attention_split (1, 5000, 8, 2, 64, 4999, TRUE, 0);   /* span > tile */
-  test_attention_split (3, 515, 8, 2, 64, 512, TRUE, 0);     /* rows see different ranges */
-  test_attention_split (4, 300, 4, 4, 256, 296, TRUE, 100);  /* window, hd = 256 */
-  test_attention_split (2, 70, 6, 3, 8, 0, FALSE, 0);
+  test_attention_split (1, 1, 32, 4, 128, 0, TRUE, 0, 0);
+  test_attention_split (1, 7, 4, 2, 16, 6, TRUE, 0, 0);
+  test_attention_split (1, 33, 4, 2, 16, 32, TRUE, 0, 0);
+  test_attention_split (1, 513, 32, 4, 128, 512, TRUE, 0, 0);
+  test_attention_split (1, 4096, 32, 4, 128, 4095, TRUE, 0, 0);
+  test_attention_split (1, 5000, 8, 2, 64, 4999, TRUE, 0, 0);   /* span > tile */
+  test_attention_split (3, 515, 8, 2, 64, 512, TRUE, 0, 0);     /* rows see different ranges */
+  test_attention_split (4, 300, 4, 4, 256, 296, TRUE, 100, 0);  /* window, hd = 256 */
+  test_attention_split (2, 70, 6, 3, 8, 0, FALSE, 0, 0);
+  /* the replayed grid covers every m up to the cache's length */
+  {
+    gboolean g = TRUE;
+    for (uint32_t mm = 1; mm <= 20000; mm += 7)
+      for (uint32_t m2 = 1; m2 <= mm; m2 += 1 + m2 / 64) {
+        uint32_t span;
+        g &= qomni_vk_attn_split (m2, &span) <= qomni_vk_attn_split_max (mm);
+      }
+    n_run++;
+    n_fail += !g;
+    printf ("%s attn_split_max: the grid covers every shorter cache\n", g ? "ok  " : "FAIL");
+  }
+  /* replayed: fewer live chunks than the grid; a span past the tile */
+  test_attention_split (1, 100, 4, 2, 16, 99, TRUE, 0, 1000);
+  test_attention_split (1, 33, 4, 2, 16, 32, TRUE, 0, 4096);
+  test_attention_split (1, 5000, 8, 2, 64, 4999, TRUE, 0, 8192);
+  test_attention_split (1, 4096, 8, 2, 64, 4095, TRUE, 0, 6000);   /* 128 live chunks */
   test_attention_blocks (25, 3, 16, 8);    /* 3 full blocks and a short one */
   test_attention_blocks (104, 4, 64, 104);  /* one audio window */
   test_attention_blocks (70, 2, 72, 35);    /* vision's head size, two images */
-  test_rope_qkv (1, 32, 4, 128, TRUE);
-  test_rope_qkv (3, 4, 2, 16, TRUE);
-  test_rope_qkv (2, 3, 1, 8, FALSE);
+  test_rope_qkv (1, 32, 4, 128, TRUE, -1);
+  test_rope_qkv (3, 4, 2, 16, TRUE, -1);
+  test_rope_qkv (2, 3, 1, 8, FALSE, -1);
+  test_rope_qkv (1, 4, 2, 16, TRUE, 37);
   const QomniVkPipe elts[] = { QOMNI_VK_PIPE_SILU_MUL, QOMNI_VK_PIPE_GELU,
                                QOMNI_VK_PIPE_GELU_TANH, QOMNI_VK_PIPE_ADD, QOMNI_VK_PIPE_SCALE };
   for (guint i = 0; i < G_N_ELEMENTS (elts); i++) {

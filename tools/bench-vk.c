@@ -1,7 +1,9 @@
 /* bench-vk — the full-size thinker on the Vulkan device with random weights made on the
  * GPU (no file): prefill tokens/s (on tensor cores and in float32 where the device has
- * cooperative matrices), decode tokens/s at batch 1, decode time against the bytes one step
- * reads, and the per-kernel timestamp tables of the decode steps and one prefill.
+ * cooperative matrices), decode tokens/s at batch 1 twice (the step recorded once and
+ * replayed, then recorded anew every token as with QOMNI_VK_REPLAY=0), decode time against
+ * the bytes one step reads, and the per-kernel timestamp tables of the decode steps (the
+ * replayed ones) and one prefill.
  *
  *   bench-vk [--layers N] [--prefill N] [--decode N] [--bandwidth GBps]
  *            [--dtype bf16|q8_0|q4_0] [--no-profile]
@@ -521,29 +523,45 @@ main (int argc, char **argv)
   }
   qomni_vk_thinker_set_coopmat (t, cm);
 
-  /* decode: one submission per token; the id the GPU picked feeds the next step */
-  int p = n_prefill;
-  for (int i = 0; i < 4; i++)   /* warm-up */
-    qomni_vk_thinker_decode (t, next, p++, NULL, &next, &error);
-  double *dt = g_new (double, n_decode);
-  for (int i = 0; i < n_decode; i++) {
-    t0 = g_get_monotonic_time ();
-    if (!qomni_vk_thinker_decode (t, next, p++, NULL, &next, &error)) {
-      fprintf (stderr, "bench-vk: decode: %s\n", error->message);
-      return 1;
-    }
-    dt[i] = (g_get_monotonic_time () - t0) * 1e-6;
-  }
-  double sum = 0, best = 1e9;
-  for (int i = 0; i < n_decode; i++)
-    sum += dt[i], best = MIN (best, dt[i]);
-  const double mean = sum / n_decode;
+  /* decode: one submission per token; the id the GPU picked feeds the next step. Twice
+   * from the same prompt: the step recorded once and replayed (the default), then recorded
+   * anew every token (QOMNI_VK_REPLAY=0), so one run shows what the replay gains. */
+  const int first = next;
   const double bytes = qomni_vk_thinker_decode_bytes (t);
-  printf ("decode at batch 1 (context %d..%d): %.2f ms/token mean (%.2f best), %.1f tokens/s\n",
-          n_prefill, p, mean * 1e3, best * 1e3, 1.0 / mean);
-  printf ("weights read per step: %.2f GB -> %.0f GB/s effective, %.1f%% of %.0f GB/s "
-          "(floor %.2f ms)\n", bytes * 1e-9, bytes / mean * 1e-9, 100.0 * bytes / mean * 1e-9 / bw,
-          bw, bytes / (bw * 1e9) * 1e3);
+  double *dt = g_new (double, n_decode);
+  double mean_way[2] = { 0, 0 };
+  int p = n_prefill;
+  for (int way = 0; way < 2; way++) {
+    qomni_vk_decoder_set_replay (t, way == 0);
+    qomni_vk_decoder_truncate (t, n_prefill);
+    p = n_prefill;
+    next = first;
+    for (int i = 0; i < 4; i++)   /* warm-up (and the replay's recording) */
+      qomni_vk_thinker_decode (t, next, p++, NULL, &next, &error);
+    for (int i = 0; i < n_decode; i++) {
+      t0 = g_get_monotonic_time ();
+      if (!qomni_vk_thinker_decode (t, next, p++, NULL, &next, &error)) {
+        fprintf (stderr, "bench-vk: decode: %s\n", error->message);
+        return 1;
+      }
+      dt[i] = (g_get_monotonic_time () - t0) * 1e-6;
+    }
+    double sum = 0, best = 1e9;
+    for (int i = 0; i < n_decode; i++)
+      sum += dt[i], best = MIN (best, dt[i]);
+    const double mean = sum / n_decode;
+    mean_way[way] = mean;
+    printf ("decode at batch 1 (context %d..%d), %s: %.2f ms/token mean (%.2f best), "
+            "%.1f tokens/s\n", n_prefill, p,
+            way == 0 ? "replayed step" : "step recorded every token", mean * 1e3, best * 1e3,
+            1.0 / mean);
+    printf ("  weights read per step: %.2f GB -> %.0f GB/s effective, %.1f%% of %.0f GB/s "
+            "(floor %.2f ms)\n", bytes * 1e-9, bytes / mean * 1e-9,
+            100.0 * bytes / mean * 1e-9 / bw, bw, bytes / (bw * 1e9) * 1e3);
+  }
+  printf ("decode: replay %.2fx the re-recorded step's tokens/s (%d replayed steps)\n",
+          mean_way[1] / mean_way[0], qomni_vk_decoder_replayed (t));
+  qomni_vk_decoder_set_replay (t, TRUE);
 
   /* where the time goes: timestamps around every dispatch of a few decode steps */
   if (!profile)
