@@ -9,9 +9,10 @@
 //   TM 4, TN 1   64 × 16     few token rows (≤ 16): no FMAs on 48 empty token columns
 // K advances in steps of 16 through shared memory held as vec4 (a thread's 4 rows or 4
 // tokens in one load, conflict-free); weights are read 8 at a time through weights.glsl
-// (one 16-byte load for f16/bf16) and dequantized on the way in. The next step's global
-// loads are issued into registers before this step's FMAs, so their latency hides
-// behind the arithmetic (double buffering through registers; one shared buffer).
+// (one 16-byte load for f16/bf16) and dequantized on the way in. Double buffered: the next
+// step's global loads are issued into registers before this step's FMAs (their latency
+// hides behind the arithmetic) and stored into the other shared buffer after them, so a
+// step needs one barrier.
 //
 // Split-K: workgroup z takes k in [z·k_chunk, min((z+1)·k_chunk, cols)). With more than one
 // split, binding 2 is the partial buffer: split z writes its partial product to
@@ -49,12 +50,18 @@ layout (std430, binding = 3) readonly buffer BBuf { float bias[]; };
 #define WU ((BM * BK / 8 + NT - 1) / NT)
 #define XU ((BN * BK / 4 + NT - 1) / NT)
 
-// one vec4 of padding per k row spreads the transposing writes over the banks
-shared vec4 ws[BK][BM / 4 + 1];
-#if TN >= 4
-shared vec4 xs[BK][BN / 4 + 1];
+// One vec4 of padding per k row spreads the transposing writes over the banks; the
+// 128 × 128 tile goes without, so its two buffers fit in 32 KiB (lavapipe's limit).
+#if BM >= 128
+#define PAD 0
 #else
-shared float xs1[BK][BN];
+#define PAD 1
+#endif
+shared vec4 ws[2][BK][BM / 4 + PAD];
+#if TN >= 4
+shared vec4 xs[2][BK][BN / 4 + PAD];
+#else
+shared float xs1[2][BK][BN];
 #endif
 
 vec4 wlo[WU], whi[WU];   // the next step's weights and activations, in flight
@@ -102,7 +109,7 @@ load_step (uint k0, uint kend, uint r0, uint t0, bool w_units, bool x_units)
 }
 
 void
-store_step ()
+store_step (uint buf)
 {
   const uint tid = gl_LocalInvocationID.x;
   for (uint u = 0; u < WU; u++) {
@@ -110,8 +117,8 @@ store_step ()
     if (l < BM * (BK / 8)) {
       const uint h = l % (BK / 8), row = l / (BK / 8);
       for (uint i = 0; i < 4; i++) {
-        ws[8u * h + i][row >> 2][row & 3u] = wlo[u][i];
-        ws[8u * h + 4u + i][row >> 2][row & 3u] = whi[u][i];
+        ws[buf][8u * h + i][row >> 2][row & 3u] = wlo[u][i];
+        ws[buf][8u * h + 4u + i][row >> 2][row & 3u] = whi[u][i];
       }
     }
   }
@@ -121,9 +128,9 @@ store_step ()
       const uint q = l % (BK / 4), tok = l / (BK / 4);
       for (uint i = 0; i < 4; i++)
 #if TN >= 4
-        xs[4u * q + i][tok >> 2][tok & 3u] = xr[u][i];
+        xs[buf][4u * q + i][tok >> 2][tok & 3u] = xr[u][i];
 #else
-        xs1[4u * q + i][tok] = xr[u][i];
+        xs1[buf][4u * q + i][tok] = xr[u][i];
 #endif
     }
   }
@@ -147,31 +154,38 @@ main ()
     for (uint i = 0; i < TM; i++)
       acc[j][i] = 0.0;
 
-  if (kbeg < kend)
+  if (kbeg < kend) {
     load_step (kbeg, kend, r0, t0, w_units, x_units);
+    store_step (0u);
+  }
+  barrier ();
+  uint cur = 0u;
   for (uint k0 = kbeg; k0 < kend; k0 += BK) {
-    barrier ();   // the previous step's FMAs are done with the shared tiles
-    store_step ();
-    barrier ();
-    if (k0 + BK < kend)
+    const bool more = k0 + BK < kend;
+    if (more)
       load_step (k0 + BK, kend, r0, t0, w_units, x_units);
     for (uint k = 0; k < BK; k++) {
       vec4 a[TM / 4];
       for (uint g = 0; g < TM / 4; g++)
-        a[g] = ws[k][g * 16u + tx];
+        a[g] = ws[cur][k][g * 16u + tx];
 #if TN >= 4
       vec4 b[TN / 4];
       for (uint g = 0; g < TN / 4; g++)
-        b[g] = xs[k][g * 16u + ty];
+        b[g] = xs[cur][k][g * 16u + ty];
       for (uint j = 0; j < TN; j++)
         for (uint i = 0; i < TM; i++)
           acc[j][i] += a[i / 4u][i % 4u] * b[j / 4u][j % 4u];
 #else
-      const float b = xs1[k][ty];
+      const float b = xs1[cur][k][ty];
       for (uint i = 0; i < TM; i++)
         acc[0][i] += a[i / 4u][i % 4u] * b;
 #endif
     }
+    // the other buffer was last read a step ago, before the barrier that ended it
+    if (more)
+      store_step (cur ^ 1u);
+    barrier ();
+    cur ^= 1u;
   }
 
   const bool split = gl_NumWorkGroups.z > 1u;
