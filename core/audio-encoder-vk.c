@@ -322,7 +322,7 @@ rec_conv (QomniVkAudioEncoder *enc, QomniVkCmd *c, int i, QomniVkIm2colPush *ip,
                      (uint32_t) MIN ((total + 255) / 256, 16384), 1, 1);
   qomni_vk_rec_linear (c, &enc->conv[i], enc->col, 0, ip->Ci * 9, y, 0, enc->C,
                        ip->n_chunks * ip->Wo * ip->Fo, FALSE, enc->vecs, enc->conv_b[i],
-                       QOMNI_VK_ACT_GELU);
+                       QOMNI_VK_ACT_GELU, enc->acts.scratch);
 }
 
 gboolean
@@ -394,7 +394,8 @@ qomni_vk_audio_encoder_encode (QomniVkAudioEncoder *enc, const float *features, 
       rec_conv (enc, c, 2, &ip, enc->a2, enc->a3);
       /* # HF: conv_out: each time step's [F3, C] row -> [D], onto the positions */
       qomni_vk_rec_linear (c, &enc->conv_out, enc->a3, 0, enc->F3 * C, a->x,
-                           (uint32_t) (f0 - g0) * W3 * D, D, nc * W3, TRUE, NULL, -1, 0);
+                           (uint32_t) (f0 - g0) * W3 * D, D, nc * W3, TRUE, NULL, -1, 0,
+                           a->scratch);
     }
     /* the valid tokens are a prefix: only the audio's last chunk keeps fewer than W3 */
     int n = (g1 - g0) * W3;
@@ -408,9 +409,9 @@ qomni_vk_audio_encoder_encode (QomniVkAudioEncoder *enc, const float *features, 
     qomni_vk_rec_layernorm (c, a->x, D, a->xn, D, n, D, enc->vecs, enc->ln_post_w,
                             enc->ln_post_b, LN_EPS);
     qomni_vk_rec_linear (c, &enc->proj1, a->xn, 0, D, a->att, 0, D, n, FALSE, enc->vecs,
-                         enc->proj1_b, QOMNI_VK_ACT_GELU);
+                         enc->proj1_b, QOMNI_VK_ACT_GELU, a->scratch);
     qomni_vk_rec_linear (c, &enc->proj2, a->att, 0, D, enc->y, 0, OUT, n, FALSE, enc->vecs,
-                         enc->proj2_b, QOMNI_VK_ACT_NONE);
+                         enc->proj2_b, QOMNI_VK_ACT_NONE, a->scratch);
     qomni_vk_cmd_copy (c, enc->y, 0, res, 4 * (uint64_t) row0 * OUT, 4 * (uint64_t) n * OUT);
     row0 += n;
   }

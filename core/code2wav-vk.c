@@ -77,6 +77,7 @@ struct _QomniVkCode2Wav {
   /* activations for calls of up to `cap` frames */
   int cap;
   QomniVkBuffer *buf[3], *pw, *xn, *qkv, *att, *g, *u, *tmp;
+  QomniVkBuffer *mpart;         /* the pre-transformer's split-K matmul partials */
   QomniVkBuffer *step, *out;    /* host-visible: codes then RoPE tables; samples */
   size_t step_cs;               /* float offset of the tables in step */
 };
@@ -222,7 +223,7 @@ static void
 acts_free (QomniVkCode2Wav *g)
 {
   QomniVkBuffer **bs[] = { &g->buf[0], &g->buf[1], &g->buf[2], &g->pw, &g->xn, &g->qkv,
-                           &g->att, &g->g, &g->u, &g->tmp, &g->step, &g->out };
+                           &g->att, &g->g, &g->u, &g->tmp, &g->mpart, &g->step, &g->out };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++) {
     qomni_vk_buffer_free (g->vk, *bs[i]);
     *bs[i] = NULL;
@@ -518,6 +519,20 @@ fits (const QomniVkCode2Wav *g, int F)
          && (uint64_t) F * g->spf < G_MAXUINT32 / 4;
 }
 
+/* Partials of the pre-transformer's products over ≤ cap frames (qomni_vk_rec_matmul). */
+static uint64_t
+mpart_floats (const QomniVkCode2Wav *g, int cap)
+{
+  const uint32_t H = g->H, n = MAX (cap, 1);
+  const uint32_t shapes[][2] = { { g->qd, H }, { g->kvd, H }, { H, g->qd }, { g->I, H },
+                                 { H, g->I } };
+  uint64_t most = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+    if (shapes[i][0] && shapes[i][1])
+      most = MAX (most, qomni_vk_matmul_scratch_floats (shapes[i][0], shapes[i][1], n));
+  return most;
+}
+
 static gboolean
 ensure (QomniVkCode2Wav *g, int frames, GError **error)
 {
@@ -551,6 +566,7 @@ ensure (QomniVkCode2Wav *g, int frames, GError **error)
     { &g->g, (uint64_t) cap * MAX (g->I, 1), QOMNI_VK_MEM_DEVICE, "code2wav gate" },
     { &g->u, (uint64_t) cap * MAX (g->I, 1), QOMNI_VK_MEM_DEVICE, "code2wav up" },
     { &g->tmp, (uint64_t) cap * g->H, QOMNI_VK_MEM_DEVICE, "code2wav branch" },
+    { &g->mpart, mpart_floats (g, cap), QOMNI_VK_MEM_DEVICE, "code2wav matmul partials" },
     { &g->step, g->step_cs + 2 * (uint64_t) cap * half, QOMNI_VK_MEM_HOST, "code2wav inputs" },
     { &g->out, (uint64_t) cap * g->spf, QOMNI_VK_MEM_HOST, "code2wav samples" },
   };
@@ -615,14 +631,14 @@ rec_scale_add (QomniVkCode2Wav *g, QomniVkCmd *c, const QomniVkBuffer *x,
 
 /* y[n, rows] (at column y_off, row stride y_stride) = x[n, cols] · Wᵀ */
 static void
-rec_linear (QomniVkCmd *c, const VkW *w, int rows, int cols, const QomniVkBuffer *x,
-            const QomniVkBuffer *y, uint32_t y_off, uint32_t y_stride, int n)
+rec_linear (QomniVkCode2Wav *g, QomniVkCmd *c, const VkW *w, int rows, int cols,
+            const QomniVkBuffer *x, const QomniVkBuffer *y, uint32_t y_off, uint32_t y_stride,
+            int n)
 {
-  QomniVkMatmulPush p = { .rows = rows, .cols = cols, .n = n, .x_stride = cols,
-                          .y_off = y_off, .y_stride = y_stride };
-  QomniVkBind b[] = { { w->buf }, { x }, { y } };
-  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATMUL_F32, w->dtype), b, 3, &p,
-                     sizeof p, (rows + 63) / 64, (n + 63) / 64, 1);
+  QomniVkMatmulArgs a = { .w = { w->buf }, .dtype = w->dtype, .rows = rows, .cols = cols,
+                          .n = n, .x = x, .x_stride = cols, .y = y, .y_off = y_off,
+                          .y_stride = y_stride, .scratch = g->mpart };
+  qomni_vk_rec_matmul (c, &a);
 }
 
 static void
@@ -645,9 +661,9 @@ rec_pre (QomniVkCode2Wav *g, QomniVkCmd *c, const QomniVkBuffer *x, int nf)
   for (int l = 0; l < g->L; l++) {
     const PreLayer *ly = &g->layers[l];
     rec_norm (g, c, QOMNI_VK_PIPE_RMSNORM, x, g->xn, ly->in_norm, 0, nf, H, g->eps);
-    rec_linear (c, &ly->q, g->qd, H, g->xn, g->qkv, 0, g->QKV, nf);
-    rec_linear (c, &ly->k, g->kvd, H, g->xn, g->qkv, g->qd, g->QKV, nf);
-    rec_linear (c, &ly->v, g->kvd, H, g->xn, g->qkv, g->qd + g->kvd, g->QKV, nf);
+    rec_linear (g, c, &ly->q, g->qd, H, g->xn, g->qkv, 0, g->QKV, nf);
+    rec_linear (g, c, &ly->k, g->kvd, H, g->xn, g->qkv, g->qd, g->QKV, nf);
+    rec_linear (g, c, &ly->v, g->kvd, H, g->xn, g->qkv, g->qd + g->kvd, g->QKV, nf);
     QomniVkRopePush rq = { .n = nf, .heads = g->nh, .hd = g->hd, .x_stride = g->QKV,
                            .y_stride = g->QKV, .cs_off = g->step_cs, .sin_off = nf * half,
                            .norm_off = ly->q_norm, .flags = ly->qk_norm, .eps = g->eps };
@@ -665,17 +681,17 @@ rec_pre (QomniVkCode2Wav *g, QomniVkCmd *c, const QomniVkBuffer *x, int nf)
                            .window = g->window, .scale = 1.0f / sqrtf ((float) g->hd) };
     QomniVkBind ba[] = { { g->qkv }, { g->qkv }, { g->qkv }, { g->att } };
     qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTENTION, ba, 4, &ap, sizeof ap, g->nh, nf, 1);
-    rec_linear (c, &ly->o, H, g->qd, g->att, g->tmp, 0, H, nf);
+    rec_linear (g, c, &ly->o, H, g->qd, g->att, g->tmp, 0, H, nf);
     rec_scale_add (g, c, x, g->tmp, ly->ls_attn, nf, H);
 
     rec_norm (g, c, QOMNI_VK_PIPE_RMSNORM, x, g->xn, ly->post_norm, 0, nf, H, g->eps);
-    rec_linear (c, &ly->gate, g->I, H, g->xn, g->g, 0, g->I, nf);
-    rec_linear (c, &ly->up, g->I, H, g->xn, g->u, 0, g->I, nf);
+    rec_linear (g, c, &ly->gate, g->I, H, g->xn, g->g, 0, g->I, nf);
+    rec_linear (g, c, &ly->up, g->I, H, g->xn, g->u, 0, g->I, nf);
     QomniVkEltPush sp = { .n = (uint32_t) nf * g->I };
     QomniVkBind bs[] = { { g->g }, { g->u } };
     qomni_vk_dispatch (c, QOMNI_VK_PIPE_SILU_MUL, bs, 2, &sp, sizeof sp,
                        elt_groups ((uint64_t) nf * g->I), 1, 1);
-    rec_linear (c, &ly->down, H, g->I, g->g, g->tmp, 0, H, nf);
+    rec_linear (g, c, &ly->down, H, g->I, g->g, g->tmp, 0, H, nf);
     rec_scale_add (g, c, x, g->tmp, ly->ls_mlp, nf, H);
   }
   rec_norm (g, c, QOMNI_VK_PIPE_RMSNORM, x, x, g->final_norm, 0, nf, H, g->eps);

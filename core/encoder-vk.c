@@ -140,24 +140,18 @@ void
 qomni_vk_rec_linear (QomniVkCmd *c, const QomniVkMat *w, const QomniVkBuffer *x,
                      uint32_t x_off, uint32_t x_stride, const QomniVkBuffer *y, uint32_t y_off,
                      uint32_t y_stride, int n, gboolean acc, const QomniVkBuffer *vecs,
-                     int b_off, int act)
+                     int b_off, int act, const QomniVkBuffer *scratch)
 {
   if (n <= 0)
     return;
-  QomniVkMatmulPush p = { .rows = w->rows, .cols = w->cols, .n = n, .x_off = x_off,
-                          .x_stride = x_stride, .y_off = y_off, .y_stride = y_stride,
-                          .flags = acc ? QOMNI_VK_ACCUMULATE : 0 };
-  QomniVkBind b[] = { { w->buf }, { x }, { y } };
-  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATMUL_F32, w->dtype), b, 3, &p,
-                     sizeof p, (w->rows + 63) / 64, (n + 63) / 64, 1);
-  if (b_off < 0)
-    return;
-  QomniVkBiasActPush bp = { .n = n, .dim = w->rows, .x_off = y_off, .x_stride = y_stride,
-                            .b_off = b_off, .act = act };
-  QomniVkBind bb[] = { { y }, { vecs } };
-  const uint64_t total = (uint64_t) n * w->rows;
-  qomni_vk_dispatch (c, QOMNI_VK_PIPE_BIAS_ACT, bb, 2, &bp, sizeof bp,
-                     (uint32_t) MIN ((total + 255) / 256, 8192), 1, 1);
+  /* the bias and GELU ride in the product's last pass */
+  QomniVkMatmulArgs a = { .w = { w->buf }, .dtype = w->dtype, .rows = w->rows,
+                          .cols = w->cols, .n = n, .x = x, .x_off = x_off,
+                          .x_stride = x_stride, .y = y, .y_off = y_off, .y_stride = y_stride,
+                          .acc = acc, .bias = b_off >= 0 ? vecs : NULL,
+                          .b_off = b_off >= 0 ? (uint32_t) b_off : 0, .act = (uint32_t) act,
+                          .scratch = scratch };
+  qomni_vk_rec_matmul (c, &a);
 }
 
 void
@@ -172,6 +166,20 @@ qomni_vk_rec_layernorm (QomniVkCmd *c, const QomniVkBuffer *x, uint32_t x_stride
                      (n + 65534) / 65535, 1);
 }
 
+uint64_t
+qomni_vk_enc_scratch_floats (const QomniVkEncShape *s, int rows)
+{
+  const uint32_t D = (uint32_t) s->D, FF = (uint32_t) s->FF, n = (uint32_t) MAX (rows, 1);
+  const uint64_t v[] = { qomni_vk_matmul_scratch_floats (3 * D, D, n),
+                         qomni_vk_matmul_scratch_floats (D, D, n),
+                         qomni_vk_matmul_scratch_floats (FF, D, n),
+                         qomni_vk_matmul_scratch_floats (D, FF, n) };
+  uint64_t most = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (v); i++)
+    most = MAX (most, v[i]);
+  return most;
+}
+
 gboolean
 qomni_vk_enc_acts_new (QomniVk *vk, QomniVkEncActs *a, const QomniVkEncShape *s, int rows,
                        GError **error)
@@ -183,6 +191,7 @@ qomni_vk_enc_acts_new (QomniVk *vk, QomniVkEncActs *a, const QomniVkEncShape *s,
     { &a->att, (uint64_t) rows * s->D, "encoder attention output" },
     { &a->qkv, (uint64_t) rows * 3 * s->D, "encoder q/k/v" },
     { &a->ff, (uint64_t) rows * s->FF, "encoder MLP activations" },
+    { &a->scratch, qomni_vk_enc_scratch_floats (s, rows), "encoder matmul partials" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (acts); i++) {
     /* each is bound whole: one binding must cover it */
@@ -205,7 +214,7 @@ qomni_vk_enc_acts_new (QomniVk *vk, QomniVkEncActs *a, const QomniVkEncShape *s,
 void
 qomni_vk_enc_acts_clear (QomniVk *vk, QomniVkEncActs *a)
 {
-  QomniVkBuffer **bs[] = { &a->x, &a->xn, &a->att, &a->qkv, &a->ff };
+  QomniVkBuffer **bs[] = { &a->x, &a->xn, &a->att, &a->qkv, &a->ff, &a->scratch };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++) {
     qomni_vk_buffer_free (vk, *bs[i]);
     *bs[i] = NULL;
@@ -222,7 +231,7 @@ qomni_vk_enc_block_record (QomniVkCmd *c, const QomniVkEncBlock *b, const QomniV
   /* x = x + o(attention(LN1(x))) */
   qomni_vk_rec_layernorm (c, a->x, D, a->xn, D, n, D, vecs, b->ln1_w, b->ln1_b, s->eps);
   qomni_vk_rec_linear (c, &b->qkv, a->xn, 0, D, a->qkv, 0, D3, n, FALSE, vecs, b->qkv_b,
-                       QOMNI_VK_ACT_NONE);
+                       QOMNI_VK_ACT_NONE, a->scratch);
   if (rope) {
     /* q then k, rotated in place inside the [q | k | v] rows */
     for (int part = 0; part < 2; part++) {
@@ -240,13 +249,13 @@ qomni_vk_enc_block_record (QomniVkCmd *c, const QomniVkEncBlock *b, const QomniV
   QomniVkBind ba[] = { { a->qkv }, { a->qkv }, { a->qkv }, { a->att } };
   qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTENTION, ba, 4, &ap, sizeof ap, s->nh, n, 1);
   qomni_vk_rec_linear (c, &b->o, a->att, 0, D, a->x, 0, D, n, TRUE, vecs, b->o_b,
-                       QOMNI_VK_ACT_NONE);
+                       QOMNI_VK_ACT_NONE, a->scratch);
   /* x = x + fc2(GELU(fc1(LN2(x)))) */
   qomni_vk_rec_layernorm (c, a->x, D, a->xn, D, n, D, vecs, b->ln2_w, b->ln2_b, s->eps);
   qomni_vk_rec_linear (c, &b->fc1, a->xn, 0, D, a->ff, 0, s->FF, n, FALSE, vecs, b->fc1_b,
-                       s->act);
+                       s->act, a->scratch);
   qomni_vk_rec_linear (c, &b->fc2, a->ff, 0, s->FF, a->x, 0, D, n, TRUE, vecs, b->fc2_b,
-                       QOMNI_VK_ACT_NONE);
+                       QOMNI_VK_ACT_NONE, a->scratch);
 }
 
 void

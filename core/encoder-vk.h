@@ -56,11 +56,13 @@ int qomni_vk_vecs_add (GArray *vecs, const QomniWeights *w, int64_t len, float f
 QomniVkBuffer *qomni_vk_vecs_upload (QomniVk *vk, GArray *vecs, GError **error);
 
 /* y[n, rows] (+)= x[n, cols] · Wᵀ, then y = act(y + b[b_off ..]) when b_off ≥ 0 (the bias
- * is added after the accumulation, so with acc the residual gets W·x + b). */
+ * is added after the accumulation, so with acc the residual gets W·x + b). scratch: the
+ * split-K partials (qomni_vk_rec_matmul; NULL: no splits), e.g. QomniVkEncActs' own. */
 void qomni_vk_rec_linear (QomniVkCmd *c, const QomniVkMat *w, const QomniVkBuffer *x,
                           uint32_t x_off, uint32_t x_stride, const QomniVkBuffer *y,
                           uint32_t y_off, uint32_t y_stride, int n, gboolean acc,
-                          const QomniVkBuffer *vecs, int b_off, int act);
+                          const QomniVkBuffer *vecs, int b_off, int act,
+                          const QomniVkBuffer *scratch);
 /* LayerNorm with gain and bias (offsets in vecs) of n rows of dim. */
 void qomni_vk_rec_layernorm (QomniVkCmd *c, const QomniVkBuffer *x, uint32_t x_stride,
                              const QomniVkBuffer *y, uint32_t y_stride, int n, int dim,
@@ -81,11 +83,16 @@ typedef struct {
   int act;     /* the MLP's activation: QOMNI_VK_ACT_GELU or QOMNI_VK_ACT_GELU_TANH */
 } QomniVkEncShape;
 
-/* Activations for up to `rows` rows: x, xn, att [rows, D], qkv [rows, 3D], ff [rows, FF]. */
+/* Activations for up to `rows` rows: x, xn, att [rows, D], qkv [rows, 3D], ff [rows, FF],
+ * and the partial buffer of the block's split-K products (the encoder's other products
+ * share it, taking the splits that fit). */
 typedef struct {
-  QomniVkBuffer *x, *xn, *qkv, *att, *ff;
+  QomniVkBuffer *x, *xn, *qkv, *att, *ff, *scratch;
   int rows;
 } QomniVkEncActs;
+
+/* Floats of partials the block's four products over ≤ rows rows take at most. */
+uint64_t qomni_vk_enc_scratch_floats (const QomniVkEncShape *s, int rows);
 
 gboolean qomni_vk_enc_acts_new (QomniVk *vk, QomniVkEncActs *a, const QomniVkEncShape *s,
                                 int rows, GError **error);

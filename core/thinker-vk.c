@@ -54,6 +54,7 @@ struct _QomniVkDecoder {
   QomniVkBuffer *x, *xn, *qkv, *att, *rlog, *ids, *tw, *g, *gs, *y, *logits_dev;
   QomniVkBuffer *route;               /* the prompt's pairs grouped by expert (moe-vk.h) */
   QomniVkBuffer *apart;               /* split attention's partials, [DECODE_ROWS] rows */
+  QomniVkBuffer *mpart;               /* a prompt's split-K matmul partials */
   /* host-visible: step inputs (cos/sin, token id, input rows) and results */
   QomniVkBuffer *step, *out;
   size_t step_cs, step_ids, step_x;   /* float offsets in step */
@@ -187,6 +188,22 @@ layer_is_moe (const QomniTextConfig *c, int layer)
     if (c->mlp_only_layers[i] == layer)
       return FALSE;
   return (layer + 1) % MAX (c->decoder_sparse_step, 1) == 0;
+}
+
+/* Partials of the split-K products of a prompt of ≤ B rows (qomni_vk_rec_matmul): the
+ * projections that take the tiled matmul (q/k/v, o, router, the dense MLP's down). */
+static uint64_t
+prompt_part_floats (const QomniVkDecoder *t, int B)
+{
+  if (B <= DECODE_ROWS)
+    return 0;
+  const uint32_t H = t->H, n = B;
+  const uint32_t shapes[][2] = { { t->QKV, H }, { H, t->qd }, { t->R, H }, { H, t->Id } };
+  uint64_t most = 0;
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+    if (shapes[i][0] && shapes[i][1])
+      most = MAX (most, qomni_vk_matmul_scratch_floats (shapes[i][0], shapes[i][1], n));
+  return most;
 }
 
 QomniVkDecoder *
@@ -411,6 +428,7 @@ qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
     { &t->route, qomni_vk_moe_route_words (B, MAX (t->E, 1), MAX (K, 1)), "expert groups" },
     { &t->apart, qomni_vk_attn_part_floats (MIN (B, DECODE_ROWS), t->nh, hd,
                                             QOMNI_VK_ATTN_MAX_CHUNKS), "attention partials" },
+    { &t->mpart, MAX (prompt_part_floats (t, B), 4), "matmul partials" },
   };
   for (guint i = 0; i < G_N_ELEMENTS (acts); i++) {
     *acts[i].b = qomni_vk_buffer_new (vk, 4 * acts[i].floats, QOMNI_VK_MEM_DEVICE, acts[i].what,
@@ -480,7 +498,7 @@ qomni_vk_decoder_free (QomniVkDecoder *t)
   }
   QomniVkBuffer *bs[] = { t->final_norm, t->x, t->xn, t->qkv, t->att, t->rlog, t->ids, t->tw,
                           t->g, t->gs, t->y, t->logits_dev, t->step, t->out, t->apart,
-                          t->route };
+                          t->route, t->mpart };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
     qomni_vk_buffer_free (vk, bs[i]);
   g_free (t->layers);
@@ -566,11 +584,11 @@ rec_linear_norm (QomniVkDecoder *t, QomniVkCmd *c, const VkW *w, const QomniVkBu
       qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MOE_MATMUL_CM_F32, w->dtype),
                          b, 4, &p, sizeof p, (rows + 63) / 64, (n + 63) / 64, 1);
     } else {
-      QomniVkMatmulPush p = { .rows = rows, .cols = w->cols, .n = n, .x_off = x_off,
-                              .x_stride = x_stride, .y_off = y_off + (uint32_t) r0,
-                              .y_stride = y_stride, .flags = acc ? QOMNI_VK_ACCUMULATE : 0 };
-      qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATMUL_F32, w->dtype), b, 3,
-                         &p, sizeof p, (rows + 63) / 64, (n + 63) / 64, 1);
+      QomniVkMatmulArgs a = { .w = b[0], .dtype = w->dtype, .rows = rows, .cols = w->cols,
+                              .n = (uint32_t) n, .x = x, .x_off = x_off, .x_stride = x_stride,
+                              .y = y, .y_off = y_off + (uint32_t) r0, .y_stride = y_stride,
+                              .acc = acc, .scratch = t->mpart };
+      qomni_vk_rec_matmul (c, &a);
     }
   }
 }

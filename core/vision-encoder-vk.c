@@ -229,9 +229,9 @@ rec_merger (QomniVkVisionEncoder *enc, QomniVkCmd *c, const Merger *m, int n, ui
   else
     qomni_vk_rec_layernorm (c, a->x, D, enc->mg, D, n, D, enc->vecs, m->ln_w, m->ln_b, LN_EPS);
   qomni_vk_rec_linear (c, &m->fc1, enc->mg, 0, G, enc->mh, 0, G, nt, FALSE, enc->vecs, m->b1,
-                       QOMNI_VK_ACT_GELU);
+                       QOMNI_VK_ACT_GELU, enc->acts.scratch);
   qomni_vk_rec_linear (c, &m->fc2, enc->mh, 0, G, enc->res, out_off, enc->OUT, nt, FALSE,
-                       enc->vecs, m->b2, QOMNI_VK_ACT_NONE);
+                       enc->vecs, m->b2, QOMNI_VK_ACT_NONE, enc->acts.scratch);
 }
 
 gboolean
@@ -271,7 +271,7 @@ qomni_vk_vision_encoder_encode (QomniVkVisionEncoder *enc, const float *pixels, 
   /* # HF: patch_embed onto pos_embed: x = positions + W·patch + b */
   qomni_vk_cmd_copy (c, in, 4 * pix_f, a->x, 0, 4 * pos_f);
   qomni_vk_rec_linear (c, &enc->patch, in, 0, enc->patch_dim, a->x, 0, D, n, TRUE, enc->vecs,
-                       enc->patch_b, QOMNI_VK_ACT_NONE);
+                       enc->patch_b, QOMNI_VK_ACT_NONE, a->scratch);
   int k = 0;
   for (int l = 0; l < enc->L; l++) {
     /* # HF: blocks.N, attention within each temporal slice, 2-D RoPE on q and k */

@@ -23,7 +23,8 @@ typedef struct {
 /* Matvec: 128 threads, 2 output rows per workgroup: enough loads in flight per
  * workgroup while keeping thousands of workgroups for the 2048-wide projections. */
 #define MATVEC(s) { s, 5, sizeof (QomniVkMatvecPush), { 128, 2 }, 2 }
-#define MATMUL(s) { s, 3, sizeof (QomniVkMatmulPush), { 256 }, 1 }
+/* Matmul: 256 threads, the count matmul.comp's tiles are written for. */
+#define MATMUL(s) { s, 4, sizeof (QomniVkMatmulPush), { 256 }, 1 }
 #define EMBED(s) { s, 3, sizeof (QomniVkEmbedPush), { 128 }, 1 }
 #define CONV(s) { s, 4, sizeof (QomniVkConvPush), { 256 }, 1 }
 #define EMBED_MEAN(s) { s, 3, sizeof (QomniVkEmbedMeanPush), { 128 }, 1 }
@@ -46,6 +47,16 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_MATMUL_BF16] = MATMUL ("matmul_bf16"),
   [QOMNI_VK_PIPE_MATMUL_Q8_0] = MATMUL ("matmul_q8_0"),
   [QOMNI_VK_PIPE_MATMUL_Q4_0] = MATMUL ("matmul_q4_0"),
+  [QOMNI_VK_PIPE_MATMUL_WIDE_F32] = MATMUL ("matmul_wide_f32"),
+  [QOMNI_VK_PIPE_MATMUL_WIDE_F16] = MATMUL ("matmul_wide_f16"),
+  [QOMNI_VK_PIPE_MATMUL_WIDE_BF16] = MATMUL ("matmul_wide_bf16"),
+  [QOMNI_VK_PIPE_MATMUL_WIDE_Q8_0] = MATMUL ("matmul_wide_q8_0"),
+  [QOMNI_VK_PIPE_MATMUL_WIDE_Q4_0] = MATMUL ("matmul_wide_q4_0"),
+  [QOMNI_VK_PIPE_MATMUL_NARROW_F32] = MATMUL ("matmul_narrow_f32"),
+  [QOMNI_VK_PIPE_MATMUL_NARROW_F16] = MATMUL ("matmul_narrow_f16"),
+  [QOMNI_VK_PIPE_MATMUL_NARROW_BF16] = MATMUL ("matmul_narrow_bf16"),
+  [QOMNI_VK_PIPE_MATMUL_NARROW_Q8_0] = MATMUL ("matmul_narrow_q8_0"),
+  [QOMNI_VK_PIPE_MATMUL_NARROW_Q4_0] = MATMUL ("matmul_narrow_q4_0"),
   [QOMNI_VK_PIPE_EMBED_F32] = EMBED ("embed_f32"),
   [QOMNI_VK_PIPE_EMBED_F16] = EMBED ("embed_f16"),
   [QOMNI_VK_PIPE_EMBED_BF16] = EMBED ("embed_bf16"),
@@ -114,6 +125,8 @@ static const PipeDecl pipe_table[] = {
                                          { 64 }, 1 },
   [QOMNI_VK_PIPE_BIAS_ACT] = { "bias_act", 2, sizeof (QomniVkBiasActPush), { 256 }, 1 },
   [QOMNI_VK_PIPE_IM2COL] = { "im2col", 2, sizeof (QomniVkIm2colPush), { 256 }, 1 },
+  [QOMNI_VK_PIPE_MATMUL_REDUCE] = { "matmul_reduce", 3, sizeof (QomniVkMatmulReducePush),
+                                    { 256 }, 1 },
 };
 _Static_assert (G_N_ELEMENTS (pipe_table) == QOMNI_VK_PIPE_COUNT, "one row per pipeline");
 

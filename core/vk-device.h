@@ -75,6 +75,16 @@ typedef enum {
   QOMNI_VK_PIPE_MATMUL_BF16,
   QOMNI_VK_PIPE_MATMUL_Q8_0,
   QOMNI_VK_PIPE_MATMUL_Q4_0,
+  QOMNI_VK_PIPE_MATMUL_WIDE_F32,    /* the same with 128 × 128 tiles (8 × 8 per thread) */
+  QOMNI_VK_PIPE_MATMUL_WIDE_F16,
+  QOMNI_VK_PIPE_MATMUL_WIDE_BF16,
+  QOMNI_VK_PIPE_MATMUL_WIDE_Q8_0,
+  QOMNI_VK_PIPE_MATMUL_WIDE_Q4_0,
+  QOMNI_VK_PIPE_MATMUL_NARROW_F32,  /* 64 × 16 tiles, for ≤ 16 token rows */
+  QOMNI_VK_PIPE_MATMUL_NARROW_F16,
+  QOMNI_VK_PIPE_MATMUL_NARROW_BF16,
+  QOMNI_VK_PIPE_MATMUL_NARROW_Q8_0,
+  QOMNI_VK_PIPE_MATMUL_NARROW_Q4_0,
   QOMNI_VK_PIPE_EMBED_F32,
   QOMNI_VK_PIPE_EMBED_F16,
   QOMNI_VK_PIPE_EMBED_BF16,
@@ -140,11 +150,12 @@ typedef enum {
   QOMNI_VK_PIPE_FILL_RANDOM_BLOCKS, /* random Q8_0 / Q4_0 blocks */
   QOMNI_VK_PIPE_BIAS_ACT,       /* bias (+ GELU) in place after a matmul */
   QOMNI_VK_PIPE_IM2COL,         /* 3×3 stride-2 convolution input as matmul rows */
+  QOMNI_VK_PIPE_MATMUL_REDUCE,  /* sums a split-K matmul's partials (+ bias, act) */
   QOMNI_VK_PIPE_COUNT
 } QomniVkPipe;
 
 /* Weight-dtype variant of a family: pipe + the dtype's index in the family, or -1 when
- * the dtype has no variant. Families: MATVEC, SWIGLU, MATMUL, EMBED, MOE_MATMUL,
+ * the dtype has no variant. Families: MATVEC, SWIGLU, MATMUL(_WIDE, _NARROW), EMBED, MOE_MATMUL,
  * MOE_SWIGLU, MOE_MATMUL_CM, MOE_SWIGLU_CM. */
 int qomni_vk_pipe_for_dtype (QomniVkPipe family_f32, int dtype);
 /* The same for the float-only families (f32, f16, bf16): CONV1D(_T, _N, _TN), EMBED_MEAN. */

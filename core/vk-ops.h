@@ -7,6 +7,8 @@
  */
 #pragma once
 
+#include "vk-device.h"
+
 #include <glib.h>
 #include <stdint.h>
 
@@ -20,6 +22,7 @@ enum {
   QOMNI_VK_X_BY_PAIR = 1u << 4,    /* moe_matmul: input row pairs[j] / x_div, not j */
   QOMNI_VK_Y_BY_PAIR = 1u << 5,    /* moe_matmul: output row pairs[j], not j */
   QOMNI_VK_DENSE = 1u << 6,        /* moe_matmul: no table; rows j < n of one weight */
+  QOMNI_VK_BIAS = 1u << 7,         /* matmul, matmul_reduce: + b[b_off + r], then act */
 };
 
 /* y[z, r] (+)= W_e[r, :] · x[z / x_div, :], r < rows, z < gz.
@@ -37,10 +40,68 @@ typedef struct {
   uint32_t nslot;
 } QomniVkMatvecPush;
 
-/* y[t, r] (+)= W[r, :] · x[t, :] for t < n, r < rows: the tiled prefill product. */
+/* y[t, r] (+)= W[r, :] · x[t, :] for t < n, r < rows: the tiled product of prompts and
+ * encoders (MATMUL 64 × 64 tiles, MATMUL_WIDE 128 × 128, MATMUL_NARROW 64 × 16; grid
+ * (⌈rows/tile_m⌉, ⌈n/tile_n⌉, splits)). Bindings: W, x, y, bias (any buffer without BIAS).
+ * Workgroup z takes k in [z·k_chunk, (z+1)·k_chunk) (k_chunk a multiple of 16; ≥ cols for
+ * one split). One split: y (+)= W·x (ACCUMULATE), then with BIAS y = act(y + b[b_off + r]).
+ * Several: binding 2 is the partial buffer, split z writes the plain partial product at
+ * y_off + z·part_stride + t·y_stride + r (flags, bias ignored) and MATMUL_REDUCE finishes.
+ * qomni_vk_rec_matmul records both. */
 typedef struct {
-  uint32_t rows, cols, n, w_off, x_off, x_stride, y_off, y_stride, flags;
+  uint32_t rows, cols, n, w_off, x_off, x_stride, y_off, y_stride, flags, k_chunk, part_stride,
+      b_off, act;
 } QomniVkMatmulPush;
+
+/* y[t, r] (+)= Σ_{z < splits} part[part_off + z·part_stride + t·rows + r], then with BIAS
+ * y = act(y + b[b_off + r]). Bindings: part, y, bias. Grid-stride over n·rows. */
+typedef struct {
+  uint32_t rows, n, splits, part_off, part_stride, y_off, y_stride, flags, b_off, act;
+} QomniVkMatmulReducePush;
+
+/* How qomni_vk_rec_matmul runs a product: the tile family (MATMUL_F32, MATMUL_WIDE_F32 or
+ * MATMUL_NARROW_F32; qomni_vk_pipe_for_dtype picks the dtype), its tile, and the K splits,
+ * each k_chunk long (k_chunk a multiple of 16, the last split shorter). */
+typedef struct {
+  QomniVkPipe family;
+  uint32_t tile_m, tile_n, splits, k_chunk;
+} QomniVkMatmulPlan;
+
+/* The plan for y[n, rows] = x[n, cols] · Wᵀ when scratch_floats floats of partial buffer
+ * are at hand: the narrow tile for n ≤ 16, 128 × 128 when those tiles alone fill the GPU,
+ * else 64 × 64; then K splits until there are about QOMNI_VK_MATMUL_GROUPS workgroups
+ * (splits of at least 64 k, at most 32, partials fitting the scratch and 16 MB). */
+#define QOMNI_VK_MATMUL_GROUPS 528u   /* 4 workgroups on each of an H200's 132 SMs */
+void qomni_vk_matmul_plan (uint32_t rows, uint32_t n, uint32_t cols, uint64_t scratch_floats,
+                           QomniVkMatmulPlan *plan);
+/* Floats of partial buffer that let every product [rows, cols] over n ≤ max_n rows take its
+ * full plan: what a caller allocates at creation for the shapes it runs. */
+uint64_t qomni_vk_matmul_scratch_floats (uint32_t rows, uint32_t cols, uint32_t max_n);
+
+/* One product for qomni_vk_rec_matmul: y[t, r] (+)= W[r, :] · x[t, :] at the offsets and
+ * strides of QomniVkMatmulPush (w: the weight's binding; its range may start mid-buffer),
+ * then with bias non-NULL y = act(y + bias[b_off + r]); scratch (NULL: no splits) holds the
+ * partials, its whole size usable. */
+typedef struct {
+  QomniVkBind w;
+  int dtype;
+  uint32_t rows, cols, n;
+  const QomniVkBuffer *x;
+  uint32_t x_off, x_stride;
+  const QomniVkBuffer *y;
+  uint32_t y_off, y_stride;
+  gboolean acc;
+  const QomniVkBuffer *bias;
+  uint32_t b_off, act;
+  const QomniVkBuffer *scratch;
+} QomniVkMatmulArgs;
+
+/* Records the product with the plan qomni_vk_matmul_plan gives (one dispatch, or the split
+ * product and its reduce pass). */
+void qomni_vk_rec_matmul (QomniVkCmd *c, const QomniVkMatmulArgs *a);
+/* The same with a given plan (tests: every tile, split counts that do not divide K). */
+void qomni_vk_rec_matmul_plan (QomniVkCmd *c, const QomniVkMatmulArgs *a,
+                               const QomniVkMatmulPlan *plan);
 
 /* y[t, :] = W[ids[ids_off + t], :] (cols elements) for t < n. */
 typedef struct {

@@ -9,7 +9,9 @@
  * through A&S 7.1.26, tanh) get 1e-9 … 1e-7.
  *
  *   test-vk-ops            run the table; exit 0, 1 on a failure, 77 without a device
- *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul, attention and Code2Wav's
+ *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul (the old 64 × 64 grid
+ *                          and the planned tiles and K splits, also at the audio and vision
+ *                          encoders' shapes), attention and Code2Wav's
  *                          convolutions (GFLOP/s), and a prompt's MoE block at the
  *                          thinker's shape (512 tokens, top-8 of 128 experts) per pair,
  *                          grouped, and on tensor cores
@@ -349,31 +351,93 @@ test_down_ksum (QomniDType dt, int E, int H, int I, int n, int K)
   g_free (w.bytes);
 }
 
+/* A plan for qomni_vk_rec_matmul_plan: the tile family with about `splits` K splits (the
+ * last one shorter when they do not divide cols). */
+static QomniVkMatmulPlan
+forced_plan (QomniVkPipe family, int splits, int cols)
+{
+  QomniVkMatmulPlan plan = { family, 64, 64, 1, 0 };
+  if (family == QOMNI_VK_PIPE_MATMUL_WIDE_F32)
+    plan.tile_m = plan.tile_n = 128;
+  else if (family == QOMNI_VK_PIPE_MATMUL_NARROW_F32)
+    plan.tile_n = 16;
+  plan.k_chunk = ((cols + splits - 1) / splits + 15) / 16 * 16;
+  plan.splits = (cols + plan.k_chunk - 1) / plan.k_chunk;
+  return plan;
+}
+
+/* y[t, r] (+)= W[r, :] · x[t, :] (+ bias, act) through qomni_vk_rec_matmul, with the plan
+ * it picks (family < 0) or a forced one, against the CPU product over f32 activations.
+ * x_pad, y_pad: extra floats per row (a row stride other than the width; x_pad odd takes
+ * the scalar loads); act < 0: no bias. The rows' padding and the partial buffer's tail
+ * are checked untouched. */
+static void
+test_matmul_ex (QomniDType dt, int rows, int cols, int n, int family, int splits,
+                gboolean acc, int act, int x_pad, int y_pad)
+{
+  const int xs = cols + x_pad, ys = rows + y_pad;
+  const size_t N = (size_t) n * ys;
+  Weight w = weight_new (dt, rows, cols, 1.0f);
+  g_autofree float *x = randf ((size_t) n * xs, 1.0f), *xc = g_new (float, (size_t) n * cols);
+  g_autofree float *y0 = randf (N, 1.0f), *bias = randf (rows, 1.0f);
+  g_autofree float *prod = g_new (float, (size_t) n * rows);
+  g_autofree float *ref = g_memdup2 (y0, 4 * N), *res = g_new (float, N);
+  for (int t = 0; t < n; t++)
+    memcpy (xc + (size_t) t * cols, x + (size_t) t * xs, 4 * (size_t) cols);
+  cpu_linear (prod, xc, n, &w.t, NULL);
+  for (int t = 0; t < n; t++) {
+    float *row = ref + (size_t) t * ys;
+    for (int r = 0; r < rows; r++)
+      row[r] = (acc ? row[r] : 0.0f) + prod[(size_t) t * rows + r] + (act >= 0 ? bias[r] : 0.0f);
+    if (act == QOMNI_VK_ACT_GELU)
+      qomni_cpu_gelu (row, rows);
+    else if (act == QOMNI_VK_ACT_GELU_TANH)
+      qomni_cpu_gelu_tanh (row, rows);
+  }
+  QomniVkMatmulPlan plan;
+  if (family < 0)
+    qomni_vk_matmul_plan (rows, n, cols, G_MAXUINT64, &plan);
+  else
+    plan = forced_plan ((QomniVkPipe) family, splits, cols);
+  /* partials for the plan, then GUARD canaries */
+  const size_t P = plan.splits > 1 ? (size_t) plan.splits * n * rows : 0;
+  guint32 *canary = g_new (guint32, P + GUARD);
+  for (size_t i = 0; i < P + GUARD; i++)
+    canary[i] = CANARY;
+  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, 4 * (size_t) n * xs);
+  QomniVkBuffer *bb = upload (bias, 4 * (size_t) rows), *bp = upload (canary, 4 * (P + GUARD));
+  QomniVkBuffer *by = out_new (N, y0);
+  QomniVkMatmulArgs ma = { .w = { bw }, .dtype = dt, .rows = rows, .cols = cols, .n = n,
+                           .x = bx, .x_stride = xs, .y = by, .y_off = GUARD, .y_stride = ys,
+                           .acc = acc, .bias = act >= 0 ? bb : NULL,
+                           .act = act >= 0 ? act : 0, .scratch = bp };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_rec_matmul_plan (c, &ma, &plan);
+  submit (c);
+  gboolean g = out_get (by, N, res);
+  GError *error = NULL;
+  qomni_vk_download (vk, bp, 4 * P, canary, 4 * GUARD, &error);
+  g_assert_no_error (error);
+  for (int i = 0; i < GUARD; i++)
+    g &= canary[i] == CANARY;
+  char name[128];
+  snprintf (name, sizeof name, "matmul %s %dx%d n=%d tile %ux%u split %u%s%s%s",
+            qomni_dtype_info (dt)->name, rows, cols, n, plan.tile_m, plan.tile_n, plan.splits, acc ? " acc" : "", act >= 0 ? " bias" : "",
+            act > 0 ? (act == 1 ? "+gelu" : "+gelu_tanh") : "");
+  report (name, nmse (res, ref, N), act > 0 ? 1e-8 : 1e-9, g);
+  qomni_vk_buffer_free (vk, bw);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bb);
+  qomni_vk_buffer_free (vk, bp);
+  qomni_vk_buffer_free (vk, by);
+  g_free (canary);
+  g_free (w.bytes);
+}
+
 static void
 test_matmul (QomniDType dt, int rows, int cols, int n)
 {
-  Weight w = weight_new (dt, rows, cols, 1.0f);
-  g_autofree float *x = randf ((size_t) n * cols, 1.0f);
-  g_autofree float *ref = g_new (float, (size_t) n * rows);
-  g_autofree float *res = g_new (float, (size_t) n * rows);
-  cpu_linear (ref, x, n, &w.t, NULL);
-  QomniVkBuffer *bw = upload (w.bytes, w.t.nbytes), *bx = upload (x, (size_t) n * cols * 4);
-  QomniVkBuffer *by = out_new ((size_t) n * rows, NULL);
-  QomniVkMatmulPush pc = { .rows = rows, .cols = cols, .n = n, .x_stride = cols, .y_off = GUARD,
-                           .y_stride = rows };
-  QomniVkBind b[] = { { bw }, { bx }, { by } };
-  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
-  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATMUL_F32, dt), b, 3, &pc,
-                     sizeof pc, (rows + 63) / 64, (n + 63) / 64, 1);
-  submit (c);
-  gboolean g = out_get (by, (size_t) n * rows, res);
-  char name[96];
-  snprintf (name, sizeof name, "matmul %s %dx%d n=%d", qomni_dtype_info (dt)->name, rows, cols, n);
-  report (name, nmse (res, ref, (size_t) n * rows), 1e-9, g);
-  qomni_vk_buffer_free (vk, bw);
-  qomni_vk_buffer_free (vk, bx);
-  qomni_vk_buffer_free (vk, by);
-  g_free (w.bytes);
+  test_matmul_ex (dt, rows, cols, n, -1, 0, FALSE, -1, 0, 0);
 }
 
 static void
@@ -792,14 +856,14 @@ test_conv2d (QomniDType dt, int chunks, int F, int W, int Ci, int Co, int valid)
   QomniVkIm2colPush ip = { .n_chunks = chunks, .Fi = F, .Wi = W, .Ci = Ci, .Fo = Fo, .Wo = Wo,
                            .x_chunk = F * W * Ci, .x_f = W * Ci, .x_w = Ci, .x_c = 1,
                            .w_total = w_total, .y_off = GUARD };
-  QomniVkMatmulPush mp = { .rows = Co, .cols = K, .n = chunks * Wo * Fo, .x_off = GUARD,
-                           .x_stride = K, .y_off = GUARD, .y_stride = Co };
-  QomniVkBind bi[] = { { bx }, { bc } }, bm[] = { { bw }, { bc }, { by } };
+  QomniVkMatmulArgs ma = { .w = { bw }, .dtype = dt, .rows = Co, .cols = K,
+                           .n = chunks * Wo * Fo, .x = bc, .x_off = GUARD, .x_stride = K,
+                           .y = by, .y_off = GUARD, .y_stride = Co };
+  QomniVkBind bi[] = { { bx }, { bc } };
   QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
   qomni_vk_dispatch (c, QOMNI_VK_PIPE_IM2COL, bi, 2, &ip, sizeof ip,
                      MIN (((guint) ncol + 255) / 256, 4096), 1, 1);
-  qomni_vk_dispatch (c, qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATMUL_F32, dt), bm, 3, &mp,
-                     sizeof mp, (Co + 63) / 64, (mp.n + 63) / 64, 1);
+  qomni_vk_rec_matmul (c, &ma);
   submit (c);
   g_autofree float *col = g_new (float, ncol);
   gboolean g = out_get (bc, ncol, col) && out_get (by, ny, res);
@@ -1577,6 +1641,79 @@ perf_moe (int E, int reps)
     qomni_vk_buffer_free (vk, bufs[i]);
 }
 
+typedef struct {
+  QomniVkMatmulArgs a;
+  QomniVkMatmulPlan plan;
+} MatmulPerf;
+
+static void
+rec_matmul_perf (QomniVkCmd *c, gpointer user)
+{
+  MatmulPerf *m = user;
+  qomni_vk_rec_matmul_plan (c, &m->a, &m->plan);
+}
+
+/* One product two ways: the grid the tiled matmul had before split-K (64 × 64 tiles, one
+ * split; the kernel is today's), then the plan qomni_vk_rec_matmul picks. */
+static void
+perf_matmul (QomniDType dt, QomniVkBuffer *bw, int rows, int cols, int n, QomniVkBuffer *bx,
+             QomniVkBuffer *by, QomniVkBuffer *scratch, int reps)
+{
+  MatmulPerf m = { .a = { .w = { bw }, .dtype = dt, .rows = rows, .cols = cols, .n = n,
+                          .x = bx, .x_stride = cols, .y = by, .y_stride = rows,
+                          .scratch = scratch } };
+  const double nb = (double) qomni_dtype_nbytes (dt, (int64_t) rows * cols);
+  for (int way = 0; way < 2; way++) {
+    if (way == 0)
+      m.plan = forced_plan (QOMNI_VK_PIPE_MATMUL_F32, 1, cols);
+    else
+      qomni_vk_matmul_plan (rows, n, cols, scratch->size / 4, &m.plan);
+    const double t = time_recorded (rec_matmul_perf, &m, reps);
+    char name[80];
+    snprintf (name, sizeof name, "matmul %s %dx%d n=%d %ux%u/%u", qomni_dtype_info (dt)->name,
+              rows, cols, n, m.plan.tile_m, m.plan.tile_n, m.plan.splits);
+    printf ("  %-36s %10.1f %10.1f %10.1f%s\n", name, t * 1e6, nb / t * 1e-9,
+            2.0 * rows * cols * n / t * 1e-9, way ? "" : "  (old grid)");
+  }
+}
+
+/* The encoders' bf16 products: the audio encoder's 1 s and 8 s (13 and 104 rows through
+ * 1280 → 1280, 1280 → 5120, 5120 → 1280) and a 448² image's 784 rows through the vision
+ * MLP (1152 → 4304 → 1152). Lines "WxK n=N TMxTN/S": tile and K splits. */
+static void
+perf_encoder_matmuls (int scale, QomniVkBuffer *scratch)
+{
+  GError *error = NULL;
+  static const int shapes[][3] = { { 1280, 1280, 13 }, { 5120, 1280, 13 }, { 1280, 5120, 13 },
+                                   { 1280, 1280, 104 }, { 5120, 1280, 104 },
+                                   { 1280, 5120, 104 }, { 4304, 1152, 784 },
+                                   { 1152, 4304, 784 } };
+  QomniVkBuffer *bx = qomni_vk_buffer_new (vk, (uint64_t) 4 * 784 * 5120, QOMNI_VK_MEM_DEVICE,
+                                           "perf x", &error);
+  g_assert_no_error (error);
+  QomniVkBuffer *by = qomni_vk_buffer_new (vk, (uint64_t) 4 * 784 * 5120, QOMNI_VK_MEM_DEVICE,
+                                           "perf y", &error);
+  g_assert_no_error (error);
+  QomniVkBuffer *bw = qomni_vk_buffer_new (vk, (uint64_t) 2 * 5120 * 1280, QOMNI_VK_MEM_DEVICE,
+                                           "perf w", &error);
+  g_assert_no_error (error);
+  QomniVkFillPush fx = { .n_words = 784 * 5120, .mode = 1, .scale = 1.0f };
+  QomniVkFillPush fw = { .n_words = 5120 * 1280 / 2, .seed = 7, .mode = 0, .scale = 0.03f };
+  QomniVkBind bxb[] = { { bx } }, bwb[] = { { bw } };
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, bxb, 1, &fx, sizeof fx, 4096, 1, 1);
+  qomni_vk_dispatch (c, QOMNI_VK_PIPE_FILL_RANDOM, bwb, 1, &fw, sizeof fw, 4096, 1, 1);
+  submit (c);
+  /* on a software device the vision shapes take seconds: there only the audio ones */
+  for (guint i = 0; i < G_N_ELEMENTS (shapes); i++)
+    if (scale > 1 || shapes[i][2] < 784)
+      perf_matmul (QOMNI_DTYPE_BF16, bw, shapes[i][0], shapes[i][1], shapes[i][2], bx, by,
+                   scratch, scale > 1 ? 20 : 1);
+  qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, by);
+  qomni_vk_buffer_free (vk, bw);
+}
+
 static void
 perf (int scale)
 {
@@ -1592,6 +1729,10 @@ perf (int scale)
   QomniVkBuffer *by = qomni_vk_buffer_new (vk, (uint64_t) 512 * rows * 4, QOMNI_VK_MEM_DEVICE,
                                            "perf y", &error);
   g_assert_no_error (error);
+  QomniVkBuffer *scratch = qomni_vk_buffer_new (vk, (uint64_t) 4 << 22, QOMNI_VK_MEM_DEVICE,
+                                                "perf matmul partials", &error);
+  g_assert_no_error (error);
+  perf_encoder_matmuls (scale, scratch);
   for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
     QomniDType dt = wtypes[d];
     size_t nb = qomni_dtype_nbytes (dt, (int64_t) rows * cols);
@@ -1616,15 +1757,7 @@ perf (int scale)
     printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
             2.0 * rows * cols / t * 1e-9);
     const int n = 512;
-    QomniVkMatmulPush mp = { .rows = rows, .cols = cols, .n = n, .x_stride = cols,
-                             .y_stride = rows };
-    QomniVkBind mb[] = { { bw }, { bx }, { by } };
-    t = time_dispatches (qomni_vk_pipe_for_dtype (QOMNI_VK_PIPE_MATMUL_F32, dt), mb, 3, &mp,
-                         sizeof mp, (rows + 63) / 64, (n + 63) / 64, scale > 1 ? 5 : 1);
-    snprintf (name, sizeof name, "matmul %s %dx%d n=%d", qomni_dtype_info (dt)->name, rows,
-              cols, n);
-    printf ("  %-36s %10.1f %10.1f %10.1f\n", name, t * 1e6, nb / t * 1e-9,
-            2.0 * rows * cols * n / t * 1e-9);
+    perf_matmul (dt, bw, rows, cols, n, bx, by, scratch, scale > 1 ? 5 : 1);
     /* the grouped kernels in DENSE mode: SIMT (vector loads, vec4 shared), tensor cores */
     for (int cm = 0; cm <= qomni_vk_has_coopmat (vk); cm++) {
       QomniVkMoeMatmulPush cp = { .rows = rows, .cols = cols, .x_stride = cols, .y_stride = rows,
@@ -1745,6 +1878,7 @@ perf (int scale)
   }
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, by);
+  qomni_vk_buffer_free (vk, scratch);
   perf_moe (128, scale > 1 ? 5 : 1);
 }
 
@@ -1786,6 +1920,27 @@ main (int argc, char **argv)
     test_matmul (dt, 130, 256, 65);
     test_matmul (dt, 7, is_block (dt) ? 32 : 9, 1);
     test_embed (dt, 50, is_block (dt) ? 64 : 33, 5);
+  }
+  /* the tiled product's plans: every n of a few rows (narrow tiles), the audio encoder's
+   * 13 and 104 rows, 513; K split by the plan (200 = 3 splits of 80, 80, 40); accumulate,
+   * bias and the GELUs in the last pass; odd row strides (the scalar loads) */
+  for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
+    const QomniDType dt = wtypes[d];
+    const int K = is_block (dt) ? 256 : 200;
+    for (int n = 1; n <= 7; n++)
+      test_matmul_ex (dt, 33, K, n, -1, 0, n & 1, n % 3 - 1, 0, n % 2);
+    test_matmul_ex (dt, 33, K, 13, -1, 0, TRUE, QOMNI_VK_ACT_GELU, 0, 0);
+    test_matmul_ex (dt, 70, K, 104, -1, 0, TRUE, QOMNI_VK_ACT_NONE, 0, 3);
+    test_matmul_ex (dt, 70, is_block (dt) ? 96 : 40, 513, -1, 0, TRUE, QOMNI_VK_ACT_GELU_TANH,
+                    0, 0);
+    /* each tile forced, with 1, 3 and 5 splits, odd strides */
+    const QomniVkPipe fam[] = { QOMNI_VK_PIPE_MATMUL_F32, QOMNI_VK_PIPE_MATMUL_WIDE_F32,
+                                QOMNI_VK_PIPE_MATMUL_NARROW_F32 };
+    const int fam_n[] = { 104, 133, 13 };
+    for (guint f = 0; f < G_N_ELEMENTS (fam); f++)
+      for (int sp = 1; sp <= 5; sp += 2)
+        test_matmul_ex (dt, 70, is_block (dt) ? 160 : (sp == 3 ? 150 : 152), fam_n[f], fam[f],
+                        sp, sp != 1, sp == 5 ? QOMNI_VK_ACT_GELU : -1, sp == 3, sp == 3 ? 1 : 0);
   }
   /* the decode fusions (after the table above, so its random inputs stay as they were) */
   for (guint d = 0; d < G_N_ELEMENTS (wtypes); d++) {
