@@ -462,10 +462,13 @@ qomni_vk_thinker_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
                                     .tied = "thinker.model.embed_tokens.weight" };
   QomniVkDecoder *t = qomni_vk_decoder_new (vk, w, cfg, &names, rdt, max_ctx, max_batch,
                                             error);
-  /* the thinker's prompts on tensor cores where the device has them; the talker and the
-   * code predictor stay in float32, their frames are compared code for code */
+  /* Tensor cores stay off by default: on the H200 (docs/benchmarks.md, 2026-11-30) the
+   * 16×8×16 fp16 kernels ran the grouped MoE block in 3.0 ms against 2.4 ms for the float32
+   * tiles, and dense products at 19–20 against 21–23 TFLOP/s; qomni_vk_thinker_set_coopmat
+   * turns them on (bench-vk times both). The talker and the code predictor never use them:
+   * their frames are compared code for code. */
   if (t)
-    t->coopmat = qomni_vk_has_coopmat (vk);
+    t->coopmat = FALSE;
   return t;
 }
 

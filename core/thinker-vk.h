@@ -13,10 +13,11 @@
  * command buffer and submits it once: the router's top-k, the expert choice and the
  * greedy argmax stay on the GPU; only the token id (and logits when asked) come back.
  * Prompt rows use the tiled matmul (experts grouped by expert, moe-vk.h); single rows the
- * matvec kernels. Where the device has tensor cores (qomni_vk_has_coopmat) the thinker's
- * prompt products run on them with fp16 operands (the router excepted: a rounding could
- * flip its top-k), unless qomni_vk_thinker_set_coopmat turns that off; the talker and the
- * code predictor stay in float32.
+ * matvec kernels. Where the device has tensor cores (qomni_vk_has_coopmat),
+ * qomni_vk_thinker_set_coopmat runs the thinker's prompt products on them with fp16
+ * operands (the router excepted: a rounding could flip its top-k); off by default, as the
+ * float32 tiles measured faster on the H200. The talker and the code predictor stay in
+ * float32.
  *
  * The same stack serves every decoder of the model (QomniVkDecoder, of which the thinker is
  * one): MoE layers with or without a sigmoid-gated shared expert (talker), dense SwiGLU
@@ -137,9 +138,8 @@ qomni_vk_thinker_forward_add (QomniVkThinker *t, const float *x, int n, const in
   return qomni_vk_decoder_forward_add (t, x, n, pos, adds, n_add, layers, hidden, logits, next,
                                        error);
 }
-/* Prompt products on tensor cores (fp16 operands, fp32 sums) or in float32; on by default
- * for the thinker where qomni_vk_has_coopmat, and never on elsewhere. Returns the setting
- * in effect. */
+/* Prompt products on tensor cores (fp16 operands, fp32 sums) or in float32 (the default);
+ * on only where qomni_vk_has_coopmat. Returns the setting in effect. */
 gboolean qomni_vk_thinker_set_coopmat (QomniVkThinker *t, gboolean on);
 /* One token at position pos (all three axes), embedded on the GPU. Once the cache is
  * longer than one attention chunk (32 positions) the step is recorded once and replayed,

@@ -521,7 +521,7 @@ main (int argc, char **argv)
             way == 0 ? " (tensor cores, fp16 operands)" : " (float32 products)", t_pre * 1e3,
             n_prefill / t_pre);
   }
-  qomni_vk_thinker_set_coopmat (t, cm);
+  qomni_vk_thinker_set_coopmat (t, FALSE);   /* the default, for the profiled prefill */
 
   /* decode: one submission per token; the id the GPU picked feeds the next step. Twice
    * from the same prompt: the step recorded once and replayed (the default), then recorded
@@ -577,8 +577,7 @@ main (int argc, char **argv)
   qomni_vk_profile_reset (vk);
   qomni_vk_thinker_reset (t);
   qomni_vk_thinker_forward (t, x, n_prefill, pos, NULL, NULL, NULL, &next, &error);
-  snprintf (title, sizeof title, "prefill, %d tokens%s", n_prefill,
-            cm ? " (tensor cores)" : "");
+  snprintf (title, sizeof title, "prefill, %d tokens (float32 products)", n_prefill);
   qomni_vk_profile_print (vk, title);
 done:
   g_free (dt);
