@@ -75,9 +75,14 @@ store ()
 void
 main ()
 {
-  const uint tid = gl_LocalInvocationID.x, lane = tid & 3u, pr = tid >> 2u;
+  // Numbered through the subgroups, so that lane ^ 1 and lane ^ 2 are the shuffles' partners
+  // whatever the driver's mapping of local invocations to subgroups (subgroups are full:
+  // their size divides 128).
+  const uint t = gl_SubgroupID * gl_SubgroupSize + gl_SubgroupInvocationID;
+  const uint lane = t & 3u, pr = t >> 2u;
   const uint hd4 = p.hd / 4u, G = p.nh / p.nkv, kvh = gl_WorkGroupID.y;
-  const uint pairs = p.n * G, f0 = gl_WorkGroupID.x * BR;
+  // the last tiles of rows see the most keys under a causal mask: they start first
+  const uint pairs = p.n * G, f0 = (gl_NumWorkGroups.x - 1u - gl_WorkGroupID.x) * BR;
   const uint f = min (f0 + pr, pairs - 1u);   // pairs past the end repeat the last one
   const uint r = f / G, h = kvh * G + f % G;
   const uvec2 own = visible (p.q_pos0 + r);
