@@ -11,6 +11,7 @@
 // multiples of 4, and the pipeline table's WG = 128.
 #extension GL_GOOGLE_include_directive : require
 #extension GL_KHR_shader_subgroup_shuffle : require
+#extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
 
 layout (push_constant) uniform Push {
@@ -35,6 +36,8 @@ shared vec4 kv_sh[BC * 32u];           // one K or V tile, key c at c · hd/4
 shared float p_sh[BR * (BC + 1u)];     // probabilities; the pad keeps pairs on other banks
 
 vec4 stage[ST];   // this thread's share of the next tile, loaded ahead of its use
+// (the loops over the register arrays stage, qv, acc and s are unrolled: constant indices
+// keep them in registers)
 
 // Keys [lo, hi) that the query at position pos sees (qomni_cpu_attention's rule; with
 // block > 0 only its own block, bidirectional).
@@ -53,7 +56,7 @@ void
 fetch (bool values, uint j0, uint hi, uint kvh)
 {
   const uint hd4 = p.hd / 4u, tid = gl_LocalInvocationID.x;
-  for (uint u = 0u; u < ST; u++) {
+  [[unroll]] for (uint u = 0u; u < ST; u++) {
     const uint e = tid + u * WG, c = e / hd4, j = j0 + c;
     stage[u] = vec4 (0.0);
     if (c < BC && j < hi) {
@@ -67,7 +70,7 @@ void
 store ()
 {
   const uint hd4 = p.hd / 4u, tid = gl_LocalInvocationID.x;
-  for (uint u = 0u; u < ST; u++)
+  [[unroll]] for (uint u = 0u; u < ST; u++)
     if (tid + u * WG < BC * hd4)
       kv_sh[tid + u * WG] = stage[u];
 }
@@ -92,7 +95,7 @@ main ()
 
   vec4 qv[HV], acc[HV];
   const uint qo = p.q_off + r * p.q_stride + h * p.hd;
-  for (uint k = 0u; k < HV; k++) {
+  [[unroll]] for (uint k = 0u; k < HV; k++) {
     const uint i = 4u * (lane + 4u * k);
     qv[k] = lane + 4u * k < hd4
         ? vec4 (q[qo + i], q[qo + i + 1u], q[qo + i + 2u], q[qo + i + 3u]) * p.scale
@@ -113,9 +116,9 @@ main ()
 
     // Partial dots of every key of the tile over this lane's dims ...
     float s[BC];
-    for (uint c = 0u; c < BC; c++) {
+    [[unroll]] for (uint c = 0u; c < BC; c++) {
       float d = 0.0;
-      for (uint k = 0u; k < HV; k++)
+      [[unroll]] for (uint k = 0u; k < HV; k++)
         if (lane + 4u * k < hd4)
           d += dot (qv[k], kv_sh[c * hd4 + lane + 4u * k]);
       s[c] = d;
@@ -124,18 +127,18 @@ main ()
     // partner's (lane ^ 2) keys 0 … 15, lanes 2, 3 keys 16 … 31; then the same with lane ^ 1
     // on eight. Lane l ends with the full scores of keys 8l … 8l + 7 in s[0 … 7].
     const bool up2 = (lane & 2u) != 0u, up1 = (lane & 1u) != 0u;
-    for (uint c = 0u; c < BC / 2u; c++) {
+    [[unroll]] for (uint c = 0u; c < BC / 2u; c++) {
       const float give = up2 ? s[c] : s[c + BC / 2u];
       s[c] = (up2 ? s[c + BC / 2u] : s[c]) + subgroupShuffleXor (give, 2u);
     }
-    for (uint c = 0u; c < BC / 4u; c++) {
+    [[unroll]] for (uint c = 0u; c < BC / 4u; c++) {
       const float give = up1 ? s[c] : s[c + BC / 4u];
       s[c] = (up1 ? s[c + BC / 4u] : s[c]) + subgroupShuffleXor (give, 1u);
     }
 
     // Online softmax over the pair's visible keys of the tile.
     float mx = m_run;
-    for (uint c = 0u; c < BC / 4u; c++) {
+    [[unroll]] for (uint c = 0u; c < BC / 4u; c++) {
       const uint j = j0 + 8u * lane + c;
       s[c] = j >= own.x && j < own.y ? s[c] : NEG_INF;
       mx = max (mx, s[c]);
@@ -144,7 +147,7 @@ main ()
     mx = max (mx, subgroupShuffleXor (mx, 2u));
     const float corr = exp (m_run - mx);
     float sum = 0.0;
-    for (uint c = 0u; c < BC / 4u; c++) {
+    [[unroll]] for (uint c = 0u; c < BC / 4u; c++) {
       const float pc = exp (s[c] - mx);
       p_sh[pr * (BC + 1u) + 8u * lane + c] = pc;
       sum += pc;
@@ -160,11 +163,11 @@ main ()
     if (j0 + BC < hi)
       fetch (false, j0 + BC, hi, kvh);   // the next K loads during the products
 
-    for (uint k = 0u; k < HV; k++)
+    [[unroll]] for (uint k = 0u; k < HV; k++)
       acc[k] *= corr;
-    for (uint c = 0u; c < BC; c++) {
+    [[unroll]] for (uint c = 0u; c < BC; c++) {
       const float w = p_sh[pr * (BC + 1u) + c];
-      for (uint k = 0u; k < HV; k++)
+      [[unroll]] for (uint k = 0u; k < HV; k++)
         if (lane + 4u * k < hd4)
           acc[k] += w * kv_sh[c * hd4 + lane + 4u * k];
     }
@@ -174,7 +177,7 @@ main ()
     return;
   const float inv = l_run > 0.0 ? 1.0 / l_run : 0.0;   // no visible key: zeros, as the CPU
   const uint oo = p.o_off + r * p.o_stride + h * p.hd;
-  for (uint k = 0u; k < HV; k++) {
+  [[unroll]] for (uint k = 0u; k < HV; k++) {
     const uint i = 4u * (lane + 4u * k);
     if (lane + 4u * k < hd4) {
       const vec4 y = acc[k] * inv;
