@@ -6,6 +6,7 @@
  * pre-transformer uses the thinker's kernels (matmul, RMSNorm, RoPE, windowed attention).
  */
 #include "code2wav-vk.h"
+#include "attention-vk.h"
 #include "error.h"
 #include "ops-cpu.h"
 #include "vk-ops.h"
@@ -679,8 +680,7 @@ rec_pre (QomniVkCode2Wav *g, QomniVkCmd *c, const QomniVkBuffer *x, int nf)
                            .q_stride = g->QKV, .k_off = g->qd, .v_off = g->qd + g->kvd,
                            .kv_stride = g->QKV, .o_stride = g->qd, .causal = 1,
                            .window = g->window, .scale = 1.0f / sqrtf ((float) g->hd) };
-    QomniVkBind ba[] = { { g->qkv }, { g->qkv }, { g->qkv }, { g->att } };
-    qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTENTION, ba, 4, &ap, sizeof ap, g->nh, nf, 1);
+    qomni_vk_rec_attention (c, &ap, g->qkv, g->qkv, g->qkv, g->att);
     rec_linear (g, c, &ly->o, H, g->qd, g->att, g->tmp, 0, H, nf);
     rec_scale_add (g, c, x, g->tmp, ly->ls_attn, nf, H);
 

@@ -1,5 +1,6 @@
 /* qomni — the pieces the Vulkan encoders share (see encoder-vk.h). */
 #include "encoder-vk.h"
+#include "attention-vk.h"
 #include "error.h"
 #include "vk-ops.h"
 
@@ -246,8 +247,7 @@ qomni_vk_enc_block_record (QomniVkCmd *c, const QomniVkEncBlock *b, const QomniV
                          .q_stride = D3, .k_off = D, .v_off = 2 * D, .kv_stride = D3,
                          .o_stride = D, .scale = 1.0f / sqrtf ((float) s->hd),
                          .block = block };
-  QomniVkBind ba[] = { { a->qkv }, { a->qkv }, { a->qkv }, { a->att } };
-  qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTENTION, ba, 4, &ap, sizeof ap, s->nh, n, 1);
+  qomni_vk_rec_attention (c, &ap, a->qkv, a->qkv, a->qkv, a->att);
   qomni_vk_rec_linear (c, &b->o, a->att, 0, D, a->x, 0, D, n, TRUE, vecs, b->o_b,
                        QOMNI_VK_ACT_NONE, a->scratch);
   /* x = x + fc2(GELU(fc1(LN2(x)))) */

@@ -1,6 +1,7 @@
 /* qomni — a decoder stack on the Vulkan device (the math of decoder.c): the thinker, the
  * talker (MoE with a sigmoid-gated shared expert) and the code predictor (dense SwiGLU). */
 #include "thinker-vk.h"
+#include "attention-vk.h"
 #include "error.h"
 #include "moe-vk.h"
 #include "ops-cpu.h"
@@ -12,7 +13,7 @@
 
 /* Up to this many rows a step runs as decode: matvec with the RMSNorm fused in, the
  * q/k/v step as one dispatch, attention split over the keys (flash-decoding). Longer
- * batches run the tiled matmul, separate norms and one attention workgroup per row. */
+ * batches run the tiled matmul, separate norms and the tiled (flash) attention. */
 #define DECODE_ROWS 4
 
 typedef struct {
@@ -774,8 +775,7 @@ rec_stack (QomniVkDecoder *t, QomniVkCmd *c, int n, QomniVkBuffer *layers_host,
       QomniVkBind bc[] = { { t->apart }, { t->att } };
       qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTN_COMBINE, bc, 2, &cp, sizeof cp, t->nh, n, 1);
     } else {
-      QomniVkBind ba[] = { { t->qkv }, { ly->k_cache }, { ly->v_cache }, { t->att } };
-      qomni_vk_dispatch (c, QOMNI_VK_PIPE_ATTENTION, ba, 4, &ap, sizeof ap, t->nh, n, 1);
+      qomni_vk_rec_attention (c, &ap, t->qkv, ly->k_cache, ly->v_cache, t->att);
     }
     /* x += o_proj(att): the residual add rides on the product */
     rec_linear (t, c, &ly->o, t->att, 0, t->qd, t->x, 0, H, n, TRUE);

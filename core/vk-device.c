@@ -88,6 +88,7 @@ static const PipeDecl pipe_table[] = {
   [QOMNI_VK_PIPE_ROPE] = { "rope", 4, sizeof (QomniVkRopePush), { 64 }, 1 },
   [QOMNI_VK_PIPE_ROPE_QKV] = { "rope_qkv", 5, sizeof (QomniVkRopeQkvPush), { 64 }, 1 },
   [QOMNI_VK_PIPE_ATTENTION] = { "attention", 4, sizeof (QomniVkAttnPush), { 128 }, 1 },
+  [QOMNI_VK_PIPE_ATTN_TILED] = { "attn_tiled", 4, sizeof (QomniVkAttnPush), { 128 }, 1 },
   [QOMNI_VK_PIPE_ATTN_SPLIT] = { "attn_split", 5, sizeof (QomniVkAttnPush),
                                  { 128, QOMNI_VK_ATTN_TILE }, 2 },
   [QOMNI_VK_PIPE_ATTN_COMBINE] = { "attn_combine", 2, sizeof (QomniVkAttnCombinePush),
@@ -310,9 +311,11 @@ finish_setup (QomniVk *vk, GError **error)
   vkGetPhysicalDeviceProperties2 (vk->phys, &p2);
   vk->subgroup_size = sg.subgroupSize;
   if (!(sg.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT)
+      || !(sg.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT)
       || !(sg.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT)) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "%s has no subgroup arithmetic in compute shaders", vk->props.deviceName);
+                 "%s has no subgroup arithmetic and shuffles in compute shaders",
+                 vk->props.deviceName);
     return FALSE;
   }
   vk->max_range = vk->props.limits.maxStorageBufferRange;

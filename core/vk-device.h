@@ -13,9 +13,10 @@
  *   qomni_vk_free (vk);
  *
  * Shaders read every weight dtype through 32-bit words, so the only features they
- * strictly need are Vulkan 1.1 compute, subgroup arithmetic and push descriptors; 16/8-bit
- * storage, fp16/int8 arithmetic, subgroup size control and VK_NV_cooperative_matrix are
- * enabled when the device has them, for the kernels that will use them.
+ * strictly need are Vulkan 1.1 compute, subgroup arithmetic and shuffles and push
+ * descriptors; 16/8-bit storage, fp16/int8 arithmetic, subgroup size control and
+ * VK_NV_cooperative_matrix are enabled when the device has them, for the kernels that will
+ * use them.
  *
  * Threads: buffers and pipelines may be created from any thread; a QomniVkCmd belongs to
  * the thread that began it; submission is serialized by the device's queue lock.
@@ -115,7 +116,8 @@ typedef enum {
   QOMNI_VK_PIPE_SOFTMAX,
   QOMNI_VK_PIPE_ROPE,           /* optional per-head RMSNorm, then rotate-half RoPE */
   QOMNI_VK_PIPE_ROPE_QKV,       /* rope of q and k heads, k and v into the caches, at once */
-  QOMNI_VK_PIPE_ATTENTION,
+  QOMNI_VK_PIPE_ATTENTION,     /* one workgroup per (head, row); decode and hd > 128 */
+  QOMNI_VK_PIPE_ATTN_TILED,     /* prompts: flash attention over tiles of 32 (row, head) */
   QOMNI_VK_PIPE_ATTN_SPLIT,     /* flash-decoding: chunks of the keys → partial buffer */
   QOMNI_VK_PIPE_ATTN_COMBINE,   /* merges the chunks */
   QOMNI_VK_PIPE_SILU_MUL,

@@ -1,8 +1,9 @@
 #version 450
-// qomni — scaled dot-product attention, one workgroup per (query head, query row), used
-// for single-token decode (n = 1) and for prefill. Keys go by in tiles of WG: each thread
-// scores one key, the tile's max and sum update a running (online) softmax, and each
-// thread accumulates output dims d = tid, tid + WG. GQA: query head h reads KV head
+// qomni — scaled dot-product attention, one workgroup per (query head, query row): what
+// qomni_vk_rec_attention records for heads over 128 (attn_tiled.comp takes the rest, the
+// split kernels long decode caches). Keys go by in tiles of WG: each thread scores one
+// key, the tile's max and sum update a running (online) softmax, and each thread
+// accumulates output dims d = tid, tid + WG. GQA: query head h reads KV head
 // h / (nh / nkv). Visible keys: [lo, hi) with hi = pos + 1 when causal, lo = pos − window + 1
 // when window > 0, as qomni_cpu_attention; with block > 0 also only the query's own block
 // of keys. Needs hd % 4 == 0, hd ≤ 2·WG.

@@ -11,11 +11,12 @@
  *   test-vk-ops            run the table; exit 0, 1 on a failure, 77 without a device
  *   test-vk-ops --perf     also time matvec per dtype (GB/s), matmul (the old 64 × 64 grid
  *                          and the planned tiles and K splits, also at the audio and vision
- *                          encoders' shapes), attention and Code2Wav's
- *                          convolutions (GFLOP/s), and a prompt's MoE block at the
- *                          thinker's shape (512 tokens, top-8 of 128 experts) per pair,
- *                          grouped, and on tensor cores
+ *                          encoders' shapes), attention (decode; prompts per-row vs tiled)
+ *                          and Code2Wav's convolutions (GFLOP/s), and a prompt's MoE block
+ *                          at the thinker's shape (512 tokens, top-8 of 128 experts) per
+ *                          pair, grouped, and on tensor cores
  */
+#include "attention-vk.h"
 #include "error.h"
 #include "moe-vk.h"
 #include "ops-cpu.h"
@@ -624,6 +625,62 @@ test_attention_blocks (int n, int nh, int hd, int block)
   snprintf (name, sizeof name, "attention blocks n=%d h=%d hd=%d block=%d", n, nh, hd, block);
   report (name, nmse (res, ref, N), 1e-10, g);
   qomni_vk_buffer_free (vk, bx);
+  qomni_vk_buffer_free (vk, bo);
+}
+
+/* The prompt attention as the models record it (qomni_vk_rec_attention: the tiled kernel
+ * for hd ≤ 128, the per-row one above that) against the CPU. q rows [n, nh·hd] sit at an
+ * offset with a padded stride, k and v rows [m, nkv·hd] interleaved in one buffer at
+ * offsets, as the models' fused q/k/v rows hold them. block > 0: bidirectional attention
+ * inside blocks of block rows (the last may be short), m = n, against the CPU block by
+ * block. */
+static void
+test_attention_prompt (int n, int m, int nh, int nkv, int hd, int q_pos0, gboolean causal,
+                       int window, int block)
+{
+  const int D = nh * hd, kvd = nkv * hd, qs = D + 4, kvs = 2 * kvd + 8;
+  const size_t N = (size_t) n * D;
+  g_autofree float *q = randf (N, 1.0f);
+  g_autofree float *k = randf ((size_t) m * kvd, 1.0f), *v = randf ((size_t) m * kvd, 1.0f);
+  g_autofree float *ref = g_new (float, N), *res = g_new (float, N);
+  if (block > 0) {
+    for (int s0 = 0; s0 < n; s0 += block) {
+      const int len = MIN (block, n - s0);
+      qomni_cpu_attention (ref + (size_t) s0 * D, q + (size_t) s0 * D, k + (size_t) s0 * kvd,
+                           v + (size_t) s0 * kvd, len, len, nh, nkv, hd, kvd, 0, FALSE, 0);
+    }
+  } else {
+    qomni_cpu_attention (ref, q, k, v, n, m, nh, nkv, hd, kvd, q_pos0, causal, window);
+  }
+  /* device layout: q at 8 + r·qs; k at 4 + j·kvs, v 4 floats after it */
+  g_autofree float *qd = g_new0 (float, 8 + (size_t) n * qs);
+  g_autofree float *kvb = g_new0 (float, 4 + (size_t) m * kvs);
+  for (int r = 0; r < n; r++)
+    memcpy (qd + 8 + (size_t) r * qs, q + (size_t) r * D, 4 * D);
+  for (int j = 0; j < m; j++) {
+    memcpy (kvb + 4 + (size_t) j * kvs, k + (size_t) j * kvd, 4 * kvd);
+    memcpy (kvb + 8 + kvd + (size_t) j * kvs, v + (size_t) j * kvd, 4 * kvd);
+  }
+  QomniVkBuffer *bq = upload (qd, (8 + (size_t) n * qs) * 4);
+  QomniVkBuffer *bkv = upload (kvb, (4 + (size_t) m * kvs) * 4), *bo = out_new (N, NULL);
+  QomniVkAttnPush pc = { .n = n, .m = m, .nh = nh, .nkv = nkv, .hd = hd, .q_off = 8,
+                         .q_stride = qs, .k_off = 4, .v_off = 8 + kvd, .kv_stride = kvs,
+                         .o_off = GUARD, .o_stride = D, .q_pos0 = q_pos0, .causal = causal,
+                         .window = window, .scale = 1.0f / sqrtf (hd), .block = block };
+  const QomniVkPipe pipe = qomni_vk_attn_pipe (&pc);
+  QomniVkCmd *c = qomni_vk_cmd_begin (vk, NULL);
+  qomni_vk_rec_attention (c, &pc, bq, bkv, bkv, bo);
+  submit (c);
+  gboolean g = out_get (bo, N, res);
+  char name[96];
+  snprintf (name, sizeof name, "%s n=%d m=%d h=%d/%d hd=%d p0=%d %s w=%d b=%d",
+            qomni_vk_pipe_name (pipe), n, m, nh, nkv, hd, q_pos0, causal ? "causal" : "bidir",
+            window, block);
+  /* every head size the models have (64, 72, 128) must take the tiled kernel */
+  const gboolean right_pipe = (pipe == QOMNI_VK_PIPE_ATTN_TILED) == (hd % 4 == 0 && hd <= 128);
+  report (name, right_pipe ? nmse (res, ref, N) : INFINITY, 1e-10, g);
+  qomni_vk_buffer_free (vk, bq);
+  qomni_vk_buffer_free (vk, bkv);
   qomni_vk_buffer_free (vk, bo);
 }
 
@@ -1579,6 +1636,19 @@ rec_moe_pairs (QomniVkCmd *c, gpointer user)
                      m->n, 1);
 }
 
+/* one prompt attention as the models record it */
+typedef struct {
+  QomniVkAttnPush ap;
+  const QomniVkBuffer *q, *kv, *o;
+} AttnPerf;
+
+static void
+rec_attn_prompt (QomniVkCmd *c, gpointer user)
+{
+  const AttnPerf *a = user;
+  qomni_vk_rec_attention (c, &a->ap, a->q, a->kv, a->kv, a->o);
+}
+
 /* A prompt's MoE block at the thinker's widths (H 2048, I 768, top-8) over E experts and
  * 512 tokens: per-pair matvecs (the old path), the grouped products, and the grouped
  * products on tensor cores where the device has them. */
@@ -1827,6 +1897,36 @@ perf (int scale)
       printf ("  %-36s %10.1f %10.1f %10.1f\n", nm, ts * 1e6, bytes / ts * 1e-9,
               4.0 * ms[mi] * nh * hd / ts * 1e-9);
       qomni_vk_buffer_free (vk, bp);
+    }
+    /* prompt attention, the per-row kernel against the tiled one the models use: the
+     * thinker's 512-token prefill (32 query heads on 4 KV heads × 128, causal) and one
+     * 448×448 image in the vision encoder (784 patches, 16 heads × 72, one block) */
+    static const struct {
+      const char *what;
+      int n, nh, nkv, hd;
+      gboolean causal;
+    } ps[] = { { "512 32/4x128", 512, 32, 4, 128, TRUE },
+               { "784 16x72 block", 784, 16, 16, 72, FALSE } };
+    for (guint pi = 0; pi < G_N_ELEMENTS (ps); pi++) {
+      const int n = ps[pi].n, ph = ps[pi].nh, pkv = ps[pi].nkv, phd = ps[pi].hd;
+      AttnPerf a = { .ap = { .n = n, .m = n, .nh = ph, .nkv = pkv, .hd = phd,
+                             .q_stride = ph * phd, .kv_stride = pkv * phd,
+                             .o_stride = ph * phd, .causal = ps[pi].causal,
+                             .scale = 1.0f / sqrtf (phd), .block = ps[pi].causal ? 0 : n },
+                     .q = bx, .kv = kv, .o = by };
+      QomniVkBind pb[] = { { bx }, { kv }, { kv }, { by } };
+      const double t_row = time_dispatches (QOMNI_VK_PIPE_ATTENTION, pb, 4, &a.ap, sizeof a.ap,
+                                            ph, n, reps);
+      const double t_tile = time_recorded (rec_attn_prompt, &a, reps);
+      const double keys = ps[pi].causal ? n * (n + 1.0) / 2 : (double) n * n;
+      const double flop = 4.0 * keys * ph * phd;
+      char nm[64];
+      snprintf (nm, sizeof nm, "prompt %s attention", ps[pi].what);
+      printf ("  %-36s %10.1f %10s %10.1f\n", nm, t_row * 1e6, "", flop / t_row * 1e-9);
+      snprintf (nm, sizeof nm, "prompt %s %s", ps[pi].what,
+                qomni_vk_pipe_name (qomni_vk_attn_pipe (&a.ap)));
+      printf ("  %-36s %10.1f %10s %10.1f  (%.1fx)\n", nm, t_tile * 1e6, "",
+              flop / t_tile * 1e-9, t_row / t_tile);
     }
     qomni_vk_buffer_free (vk, kv);
   }
@@ -2090,6 +2190,24 @@ main (int argc, char **argv)
   if (!has_cm)
     printf ("not run: the tensor-core (coopmat) kernels: this device lacks "
             "VK_NV_cooperative_matrix 16x8x16 fp16 (or QOMNI_VK_COOPMAT=0)\n");
+  /* the prompt attention (tiled: 32 (row, head) pairs a workgroup, keys in tiles of 32):
+   * GQA ratios 1, 3, 4, 8, rows not a multiple of the tile, a cache before the rows
+   * (q_pos0), sliding windows, blocks with a short last one, head sizes 8 … 128; the
+   * per-row kernel for hd 256 */
+  test_attention_prompt (37, 37, 16, 2, 128, 0, TRUE, 0, 0);    /* the thinker's ratio 8 */
+  test_attention_prompt (45, 64, 16, 4, 128, 19, TRUE, 0, 0);   /* appended to a cache */
+  test_attention_prompt (70, 70, 3, 3, 64, 0, TRUE, 0, 0);
+  test_attention_prompt (23, 23, 12, 4, 16, 0, TRUE, 0, 0);     /* ratio 3: rows split */
+  test_attention_prompt (67, 67, 4, 4, 128, 0, TRUE, 16, 0);    /* Code2Wav's window */
+  test_attention_prompt (33, 73, 8, 1, 128, 40, TRUE, 20, 0);   /* window past a cache */
+  test_attention_prompt (1, 33, 4, 2, 16, 32, TRUE, 0, 0);      /* one row */
+  test_attention_prompt (6, 6, 3, 3, 8, 0, FALSE, 0, 0);
+  test_attention_prompt (5, 9, 4, 2, 100, 4, TRUE, 0, 0);       /* 25 vec4s: uneven lanes */
+  test_attention_prompt (25, 25, 3, 3, 16, 0, FALSE, 0, 8);     /* 3 blocks and a short one */
+  test_attention_prompt (117, 117, 4, 4, 64, 0, FALSE, 0, 104); /* audio: window + 13 rows */
+  test_attention_prompt (200, 200, 2, 2, 72, 0, FALSE, 0, 100); /* vision: two images */
+  test_attention_prompt (40, 40, 8, 2, 72, 0, FALSE, 0, 13);    /* GQA inside blocks */
+  test_attention_prompt (5, 9, 4, 2, 256, 4, TRUE, 0, 0);       /* per-row kernel */
   printf ("%d of %d passed\n", n_run - n_fail, n_run);
   if (do_perf)
     perf (scale);
