@@ -22,11 +22,11 @@ qomni_vk_matmul_plan (uint32_t rows, uint32_t n, uint32_t cols, uint64_t scratch
   if (n <= 16) {
     /* 64 × 64 tiles would spend 3/4 of their FMAs on empty token columns */
     *plan = (QomniVkMatmulPlan) { QOMNI_VK_PIPE_MATMUL_NARROW_F32, 64, 16, 1, 0 };
-  } else if ((uint64_t) ceil_div (rows, 128) * ceil_div (n, 128) >= G / 4) {
-    /* enough 128 × 128 tiles for a wave of one per SM: the tile with the most FMAs per
-     * shared load and per weight byte */
-    *plan = (QomniVkMatmulPlan) { QOMNI_VK_PIPE_MATMUL_WIDE_F32, 128, 128, 1, 0 };
   } else {
+    /* The 128 × 128 tile (8 × 8 outputs per thread, QOMNI_VK_PIPE_MATMUL_WIDE_*) is not
+     * chosen: on the H200 it took 4.2 ms per call where 64 × 64 took 0.26 (784 rows of the
+     * vision MLP, 2026-11-30; likely register spills). It stays built and tested for
+     * tuning. */
     *plan = (QomniVkMatmulPlan) { QOMNI_VK_PIPE_MATMUL_F32, 64, 64, 1, 0 };
   }
   const uint64_t tiles = (uint64_t) ceil_div (rows, plan->tile_m) * ceil_div (n, plan->tile_n);
