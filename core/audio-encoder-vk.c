@@ -13,8 +13,14 @@
 #define WINDOWS_PER_PASS 16   /* attention windows the layers take as one batch */
 #define COL_BYTES (64u << 20) /* the im2col scratch's budget */
 
+/* The weights and shapes are loaded once per (device, store) into one of these and never
+ * changed after (qomni_vk_shared_get; random weights: each encoder its own); an encoder is
+ * a copy of it with its own scratch, so the recording reads everything through one
+ * pointer and encoders of several streams run at the same time. */
 struct _QomniVkAudioEncoder {
   QomniVk *vk;
+  QomniVkAudioEncoder *loaded;  /* an encoder: the weights it copies */
+  gboolean owns_loaded;         /* random weights, not shared */
   int M, C, D, FF, OUT, nh, hd, L;
   int chunk, ratio, F1, F2, F3, tok_max, win_max;
   int fe_chunks;              /* chunks per pass of the convolutions */
@@ -114,10 +120,21 @@ conv_load (QomniVkAudioEncoder *enc, int i, const QomniWeights *w, QomniDType rd
   return qomni_vk_mat_new (enc->vk, &enc->conv[i], parts, 1, co, ci * 9, rdt, 0, what, error);
 }
 
-QomniVkAudioEncoder *
-qomni_vk_audio_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConfig *config,
-                            QomniDType rdt, GError **error)
+static void audio_unload (gpointer p);
+
+typedef struct {
+  const QomniWeights *w;
+  const QomniConfig *config;
+  QomniDType rdt;
+} AudioMake;
+
+/* (a QomniVkSharedMake) The weights on the device and the shapes, no scratch. */
+static gpointer
+audio_load (QomniVk *vk, gpointer data, GError **error)
 {
+  const QomniWeights *w = ((const AudioMake *) data)->w;
+  const QomniConfig *config = ((const AudioMake *) data)->config;
+  const QomniDType rdt = ((const AudioMake *) data)->rdt;
   const QomniAudioConfig *ac = &config->thinker.audio;
   QomniVkAudioEncoder *enc = g_new0 (QomniVkAudioEncoder, 1);
   GArray *vecs = g_array_new (FALSE, FALSE, sizeof (float));
@@ -154,7 +171,6 @@ qomni_vk_audio_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConfi
   enc->win_max = enc->tok_max * enc->ratio;
   enc->cap = WINDOWS_PER_PASS * enc->win_max;
   const int C = enc->C, D = enc->D, FF = enc->FF, OUT = enc->OUT;
-  const int W1 = half_up (enc->chunk), W2 = half_up (W1), W3 = enc->tok_max;
 
   if (!conv_load (enc, 0, w, rdt, 1, error) || !conv_load (enc, 1, w, rdt, C, error)
       || !conv_load (enc, 2, w, rdt, C, error))
@@ -244,7 +260,62 @@ qomni_vk_audio_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConfi
       goto fail;
   }
 
+  enc->shape = (QomniVkEncShape) { .D = D, .FF = FF, .nh = enc->nh, .hd = enc->hd,
+                                   .eps = LN_EPS, .act = QOMNI_VK_ACT_GELU };
+  g_array_free (vecs, TRUE);
+  return enc;
+
+fail:
+  g_array_free (vecs, TRUE);
+  audio_unload (enc);
+  return NULL;
+}
+
+/* Frees what audio_load made. */
+static void
+audio_unload (gpointer p)
+{
+  QomniVkAudioEncoder *enc = p;
+  if (!enc)
+    return;
+  QomniVk *vk = enc->vk;
+  for (int i = 0; i < 3; i++)
+    qomni_vk_mat_clear (vk, &enc->conv[i]);
+  qomni_vk_mat_clear (vk, &enc->conv_out);
+  for (int l = 0; enc->blocks && l < enc->L; l++)
+    qomni_vk_enc_block_clear (vk, &enc->blocks[l]);
+  g_free (enc->blocks);
+  qomni_vk_mat_clear (vk, &enc->proj1);
+  qomni_vk_mat_clear (vk, &enc->proj2);
+  qomni_vk_buffer_free (vk, enc->vecs);
+  qomni_vk_buffer_free (vk, enc->pos);
+  g_free (enc);
+}
+
+QomniVkAudioEncoder *
+qomni_vk_audio_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConfig *config,
+                            QomniDType rdt, GError **error)
+{
+  /* one upload per store (and upload dtype) on this device, whichever element asks */
+  AudioMake make = { w, config, rdt };
+  QomniVkAudioEncoder *loaded;
+  if (w) {
+    g_autofree char *key = g_strdup_printf ("audio encoder: store %u, %s",
+                                            qomni_weights_serial (w),
+                                            qomni_dtype_info (rdt)->name);
+    loaded = qomni_vk_shared_get (vk, key, audio_load, &make, audio_unload, error);
+  } else {
+    loaded = audio_load (vk, &make, error);
+  }
+  if (!loaded)
+    return NULL;
+  QomniVkAudioEncoder *enc = g_memdup2 (loaded, sizeof *enc);
+  enc->loaded = loaded;
+  enc->owns_loaded = w == NULL;
+
   /* front-end scratch for fe_chunks chunks */
+  const int C = enc->C, OUT = enc->OUT;
+  const int W1 = half_up (enc->chunk), W2 = half_up (W1), W3 = enc->tok_max;
   const uint64_t col_chunk = 4 * MAX ((uint64_t) W1 * enc->F1 * 9,
                                       MAX ((uint64_t) W2 * enc->F2, (uint64_t) W3 * enc->F3)
                                           * C * 9);
@@ -261,15 +332,11 @@ qomni_vk_audio_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConfi
     if (!(*bufs[i].b = qomni_vk_buffer_new (vk, bufs[i].bytes, QOMNI_VK_MEM_DEVICE, bufs[i].what,
                                             error)))
       goto fail;
-  enc->shape = (QomniVkEncShape) { .D = D, .FF = FF, .nh = enc->nh, .hd = enc->hd,
-                                   .eps = LN_EPS, .act = QOMNI_VK_ACT_GELU };
   if (!qomni_vk_enc_acts_new (vk, &enc->acts, &enc->shape, enc->cap, error))
     goto fail;
-  g_array_free (vecs, TRUE);
   return enc;
 
 fail:
-  g_array_free (vecs, TRUE);
   qomni_vk_audio_encoder_free (enc);
   return NULL;
 }
@@ -280,19 +347,14 @@ qomni_vk_audio_encoder_free (QomniVkAudioEncoder *enc)
   if (!enc)
     return;
   QomniVk *vk = enc->vk;
-  for (int i = 0; i < 3; i++)
-    qomni_vk_mat_clear (vk, &enc->conv[i]);
-  qomni_vk_mat_clear (vk, &enc->conv_out);
-  for (int l = 0; enc->blocks && l < enc->L; l++)
-    qomni_vk_enc_block_clear (vk, &enc->blocks[l]);
-  g_free (enc->blocks);
-  qomni_vk_mat_clear (vk, &enc->proj1);
-  qomni_vk_mat_clear (vk, &enc->proj2);
-  QomniVkBuffer *bs[] = { enc->vecs, enc->pos, enc->col, enc->a1, enc->a2, enc->a3, enc->y,
-                          enc->feat, enc->res };
+  QomniVkBuffer *bs[] = { enc->col, enc->a1, enc->a2, enc->a3, enc->y, enc->feat, enc->res };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
     qomni_vk_buffer_free (vk, bs[i]);
   qomni_vk_enc_acts_clear (vk, &enc->acts);
+  if (enc->owns_loaded)
+    audio_unload (enc->loaded);
+  else
+    qomni_vk_shared_release (vk, enc->loaded);
   g_free (enc);
 }
 

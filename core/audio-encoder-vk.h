@@ -16,7 +16,9 @@
  * scratch is fixed at creation whatever the length (only the host-visible features and
  * result buffers grow, to the longest audio seen). Weights stay in their stored dtype;
  * conv_out's columns are reordered at upload to the order the GPU front end produces (a
- * quantized conv_out is dequantized to f32 for that).
+ * quantized conv_out is dequantized to f32 for that). The weights are uploaded once per
+ * (device, weight store) and shared by every encoder made from them (qomni_vk_shared_get),
+ * each with its own scratch; random ones (weights NULL) are each encoder's own.
  */
 #pragma once
 

@@ -58,8 +58,12 @@ typedef struct {
   gboolean qk_norm;
 } PreLayer;
 
+/* The weights and the shapes are loaded once per (device, store) into one of these, shared
+ * (qomni_vk_shared_get) and never changed after; each instance is a copy of it with its
+ * own trace hook and activations, so the recording reads everything through one pointer. */
 struct _QomniVkCode2Wav {
   QomniVk *vk;
+  QomniVkCode2Wav *loaded;      /* an instance: the shared weights it copies */
   int H, Q, cb, D, n_up, L, nh, nkv, hd, qd, kvd, QKV, I, window;
   float eps;
   VkW embed;
@@ -232,13 +236,14 @@ acts_free (QomniVkCode2Wav *g)
   g->cap = 0;
 }
 
-void
-qomni_vk_code2wav_free (QomniVkCode2Wav *g)
+/* Frees what code2wav_load made (the shared weights). */
+static void
+code2wav_unload (gpointer p)
 {
+  QomniVkCode2Wav *g = p;
   if (!g)
     return;
   QomniVk *vk = g->vk;
-  acts_free (g);
   for (int l = 0; g->layers && l < g->L; l++) {
     PreLayer *ly = &g->layers[l];
     VkW *ws[] = { &ly->q, &ly->k, &ly->v, &ly->o, &ly->gate, &ly->up, &ly->down };
@@ -331,10 +336,17 @@ pre_load (QomniVkCode2Wav *g, GArray *vec, const QomniWeights *w, const QomniTex
   return TRUE;
 }
 
-QomniVkCode2Wav *
-qomni_vk_code2wav_new (QomniVk *vk, const QomniWeights *w, const QomniConfig *cfg,
-                       GError **error)
+typedef struct {
+  const QomniWeights *w;
+  const QomniConfig *cfg;
+} Code2WavMake;
+
+/* (a QomniVkSharedMake) Every weight on the device and the shapes, no activations. */
+static gpointer
+code2wav_load (QomniVk *vk, gpointer data, GError **error)
 {
+  const QomniWeights *w = ((const Code2WavMake *) data)->w;
+  const QomniConfig *cfg = ((const Code2WavMake *) data)->cfg;
   const QomniCode2WavConfig *cc = &cfg->code2wav;
   if (!cc->present) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_MISSING,
@@ -470,8 +482,34 @@ qomni_vk_code2wav_new (QomniVk *vk, const QomniWeights *w, const QomniConfig *cf
   return g;
 
 fail:
-  qomni_vk_code2wav_free (g);
+  code2wav_unload (g);
   return NULL;
+}
+
+QomniVkCode2Wav *
+qomni_vk_code2wav_new (QomniVk *vk, const QomniWeights *w, const QomniConfig *cfg,
+                       GError **error)
+{
+  /* one upload per store on this device, whichever element asks */
+  Code2WavMake make = { w, cfg };
+  g_autofree char *key = g_strdup_printf ("code2wav: store %u", qomni_weights_serial (w));
+  QomniVkCode2Wav *loaded = qomni_vk_shared_get (vk, key, code2wav_load, &make,
+                                                 code2wav_unload, error);
+  if (!loaded)
+    return NULL;
+  QomniVkCode2Wav *g = g_memdup2 (loaded, sizeof *g);
+  g->loaded = loaded;
+  return g;
+}
+
+void
+qomni_vk_code2wav_free (QomniVkCode2Wav *g)
+{
+  if (!g)
+    return;
+  acts_free (g);
+  qomni_vk_shared_release (g->vk, g->loaded);
+  g_free (g);
 }
 
 int qomni_vk_code2wav_samples_per_frame (const QomniVkCode2Wav *g) { return g->spf; }

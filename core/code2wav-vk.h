@@ -1,7 +1,8 @@
 /* qomni — Code2Wav on the Vulkan device (the math of code2wav.c). Reached through
  * qomni_code2wav_new_on (weights, config, vk, &error); callers keep the code2wav.h API.
  *
- * Weights are uploaded once: the code embedding, the pre-transformer's matrices and every
+ * Weights are uploaded once per (device, weight store) and shared by every decoder made
+ * from them (qomni_vk_shared_get; each has its own activations): the code embedding, the pre-transformer's matrices and every
  * convolution kernel in their stored dtype and PyTorch layout (f32, f16 or bf16; anything
  * else is converted to f32), the small vectors (biases, norms, layer scales, SnakeBeta's
  * exp α and 1/(exp β + 1e-9)) in one f32 buffer. Activations are planned for the largest

@@ -36,8 +36,21 @@ typedef struct {
   VkW sh_down;         /* [H, Is]                 HF: mlp.shared_expert.down_proj */
   QomniVkBuffer *vec;  /* f32 [in_norm H | post_norm H | q_norm hd | k_norm hd] */
   gboolean qk_norm;
-  QomniVkBuffer *k_cache, *v_cache;   /* [max_ctx, nkv·hd] f32 */
+  QomniVkBuffer *k_cache, *v_cache;   /* [max_ctx, nkv·hd] f32: the decoder's own */
 } Layer;
+
+/* The uploaded weights of a stack: one per (device, weight store, stack names), shared by
+ * every decoder made from them (qomni_vk_shared_get), so N streams hold one copy. Its
+ * layers have no KV cache; each decoder copies the Layer records and adds its own. Only
+ * read by the kernels, so decoders sharing it record and submit from any thread. */
+typedef struct {
+  QomniVk *vk;
+  int L, n_tables;
+  Layer *layers;                      /* [L], k_cache/v_cache NULL */
+  VkW *embed, *lm_head;               /* [n_tables] each (buf NULL: none) */
+  QomniVkBuffer *final_norm;          /* [H] f32 */
+  uint64_t bytes;                     /* what the device took for all of it */
+} StackWeights;
 
 struct _QomniVkDecoder {
   QomniVk *vk;
@@ -45,10 +58,12 @@ struct _QomniVkDecoder {
   int H, V, L, nh, nkv, hd, qd, kvd, QKV, E, K, I, Id, Is, R;   /* R: router rows */
   int max_ctx, max_batch, n_past;
   gboolean coopmat;                   /* prompt products on tensor cores */
-  Layer *layers;
+  StackWeights *sw;                   /* the weights; shared unless random (sw_owned) */
+  gboolean sw_owned;
+  Layer *layers;                      /* [L] sw's records plus this decoder's KV cache */
   int n_tables;
-  VkW *embed, *lm_head;               /* [n_tables] each (buf NULL: none) */
-  QomniVkBuffer *final_norm;          /* [H] f32 */
+  VkW *embed, *lm_head;               /* sw's */
+  QomniVkBuffer *final_norm;          /* sw's */
   float *inv_freq;                    /* [hd/2] */
   guint8 *slot_axis;                  /* [hd/2] */
   /* activations, [max_batch, ...] */
@@ -91,11 +106,10 @@ fill_random (QomniVk *vk, QomniVkBuffer *b, uint64_t words, uint32_t mode, float
 
 /* A weight [n_parts pieces stacked] uploaded from the store, or random when w is NULL. */
 static gboolean
-weight_make (QomniVkDecoder *t, VkW *dst, const QomniWeights *w, QomniDType rdt, int rows,
+weight_make (QomniVk *vk, VkW *dst, const QomniWeights *w, QomniDType rdt, int rows,
              int cols, int n_mats, const char *what, GError **error, guint seed,
              const QomniTensor **parts, int n_parts)
 {
-  QomniVk *vk = t->vk;
   dst->rows = rows;
   dst->cols = cols;
   dst->dtype = w ? parts[0]->dtype : rdt;
@@ -207,13 +221,216 @@ prompt_part_floats (const QomniVkDecoder *t, int B)
   return most;
 }
 
+static void
+stack_weights_free (gpointer p)
+{
+  StackWeights *sw = p;
+  if (!sw)
+    return;
+  QomniVk *vk = sw->vk;
+  for (int l = 0; sw->layers && l < sw->L; l++) {
+    Layer *ly = &sw->layers[l];
+    QomniVkBuffer *bs[] = { ly->qkv.buf, ly->o.buf, ly->router.buf, ly->gate_up.buf,
+                            ly->down.buf, ly->sh_gate_up.buf, ly->sh_down.buf, ly->vec };
+    for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
+      qomni_vk_buffer_free (vk, bs[i]);
+  }
+  for (int j = 0; sw->embed && j < sw->n_tables; j++) {
+    qomni_vk_buffer_free (vk, sw->embed[j].buf);
+    qomni_vk_buffer_free (vk, sw->lm_head[j].buf);
+  }
+  qomni_vk_buffer_free (vk, sw->final_norm);
+  g_free (sw->layers);
+  g_free (sw->embed);
+  g_free (sw->lm_head);
+  g_free (sw);
+}
+
+/* What stack_weights_make reads: the decoder being made (its shapes and config), the
+ * store (NULL: random weights of rdt) and the names. */
+typedef struct {
+  const QomniVkDecoder *t;
+  const QomniWeights *w;
+  const QomniVkStackNames *names;
+  QomniDType rdt;
+} StackMake;
+
+/* (a QomniVkSharedMake) Every weight of the stack on the device: stacked and uploaded
+ * from the store, or random. */
+static gpointer
+stack_weights_make (QomniVk *vk, gpointer data, GError **error)
+{
+  const StackMake *m = data;
+  const QomniVkDecoder *t = m->t;
+  const QomniWeights *w = m->w;
+  const QomniTextConfig *cfg = &t->cfg;
+  const QomniVkStackNames *names = m->names;
+  const char *pre = names->prefix;
+  const QomniDType rdt = m->rdt;
+  const int H = t->H, E = t->E, I = t->I, hd = t->hd, Is = t->Is, Id = t->Id;
+  StackWeights *sw = g_new0 (StackWeights, 1);
+  sw->vk = vk;
+  sw->L = t->L;
+  sw->n_tables = t->n_tables;
+  sw->layers = g_new0 (Layer, t->L);
+  for (int l = 0; l < t->L; l++) {
+    Layer *ly = &sw->layers[l];
+    const QomniTensor *p[3];
+    const QomniTensor **ex = NULL;
+    ly->moe = layer_is_moe (cfg, l);
+    if (w) {
+      GET (p[0], t->qd, H, "%s.layers.%d.self_attn.q_proj.weight", pre, l);
+      GET (p[1], t->kvd, H, "%s.layers.%d.self_attn.k_proj.weight", pre, l);
+      GET (p[2], t->kvd, H, "%s.layers.%d.self_attn.v_proj.weight", pre, l);
+    }
+    if (!weight_make (vk, &ly->qkv, w, rdt, t->QKV, H, 1, "q/k/v", error, l * 8 + 1, p, 3))
+      goto fail;
+    if (w)
+      GET (p[0], H, t->qd, "%s.layers.%d.self_attn.o_proj.weight", pre, l);
+    if (!weight_make (vk, &ly->o, w, rdt, H, t->qd, 1, "o_proj", error, l * 8 + 2, p, 1))
+      goto fail;
+    if (!ly->moe) {
+      /* dense SwiGLU: [gate; up] stacked as one expert */
+      if (w) {
+        GET (p[0], Id, H, "%s.layers.%d.mlp.gate_proj.weight", pre, l);
+        GET (p[1], Id, H, "%s.layers.%d.mlp.up_proj.weight", pre, l);
+      }
+      if (!weight_make (vk, &ly->gate_up, w, rdt, 2 * Id, H, 1, "mlp gate/up", error, l * 8 + 4,
+                        p, 2))
+        goto fail;
+      if (w)
+        GET (p[0], H, Id, "%s.layers.%d.mlp.down_proj.weight", pre, l);
+      if (!weight_make (vk, &ly->down, w, rdt, H, Id, 1, "mlp down", error, l * 8 + 5, p, 1))
+        goto fail;
+    } else {
+      if (w) {
+        GET (p[0], E, H, "%s.layers.%d.mlp.gate.weight", pre, l);
+        if (Is > 0)
+          GET (p[1], 1, H, "%s.layers.%d.mlp.shared_expert_gate.weight", pre, l);
+      }
+      /* the shared expert's gate rides as one more router row */
+      if (!weight_make (vk, &ly->router, w, rdt, t->R, H, 1, "router", error, l * 8 + 3, p,
+                        1 + (Is > 0)))
+        goto fail;
+      ly->router.exact = TRUE;   /* fp16 rounding could flip a near tie in the top-k */
+      if (w) {
+        ex = g_new (const QomniTensor *, 2 * E);
+        for (int e = 0; e < E && w; e++) {
+          ex[2 * e] = qomni_weights_get (w, error, 2, (int64_t[]) { I, H },
+                                         "%s.layers.%d.mlp.experts.%d.gate_proj.weight", pre,
+                                         l, e);
+          ex[2 * e + 1] = ex[2 * e] ? qomni_weights_get (
+                              w, error, 2, (int64_t[]) { I, H },
+                              "%s.layers.%d.mlp.experts.%d.up_proj.weight", pre, l, e)
+                                    : NULL;
+          if (!ex[2 * e + 1]) {
+            g_free (ex);
+            goto fail;
+          }
+        }
+      }
+      gboolean ok = weight_make (vk, &ly->gate_up, w, rdt, 2 * I, H, E, "experts gate/up", error,
+                                 l * 8 + 4, ex, 2 * E);
+      if (ok && w)
+        for (int e = 0; e < E; e++) {
+          ex[e] = qomni_weights_get (w, error, 2, (int64_t[]) { H, I },
+                                     "%s.layers.%d.mlp.experts.%d.down_proj.weight", pre, l, e);
+          if (!ex[e]) {
+            ok = FALSE;
+            break;
+          }
+        }
+      if (ok)
+        ok = weight_make (vk, &ly->down, w, rdt, H, I, E, "experts down", error, l * 8 + 5, ex, E);
+      g_free (ex);
+      if (!ok)
+        goto fail;
+      if (Is > 0) {
+        if (w) {
+          GET (p[0], Is, H, "%s.layers.%d.mlp.shared_expert.gate_proj.weight", pre, l);
+          GET (p[1], Is, H, "%s.layers.%d.mlp.shared_expert.up_proj.weight", pre, l);
+        }
+        if (!weight_make (vk, &ly->sh_gate_up, w, rdt, 2 * Is, H, 1, "shared expert gate/up",
+                          error, l * 8 + 6, p, 2))
+          goto fail;
+        if (w)
+          GET (p[0], H, Is, "%s.layers.%d.mlp.shared_expert.down_proj.weight", pre, l);
+        if (!weight_make (vk, &ly->sh_down, w, rdt, H, Is, 1, "shared expert down", error,
+                          l * 8 + 7, p, 1))
+          goto fail;
+      }
+    }
+    ly->vec = qomni_vk_buffer_new (vk, sizeof (float) * (2 * H + 2 * hd), QOMNI_VK_MEM_DEVICE,
+                                   "norm gains", error);
+    if (!ly->vec)
+      goto fail;
+    gboolean kn = FALSE;
+    if (!upload_vec (vk, ly->vec, 0, w, H, FALSE, NULL, error,
+                     "%s.layers.%d.input_layernorm.weight", pre, l)
+        || !upload_vec (vk, ly->vec, 4 * H, w, H, FALSE, NULL, error,
+                        "%s.layers.%d.post_attention_layernorm.weight", pre, l)
+        || !upload_vec (vk, ly->vec, 8 * H, w, hd, TRUE, &ly->qk_norm, error,
+                        "%s.layers.%d.self_attn.q_norm.weight", pre, l)
+        || !upload_vec (vk, ly->vec, 8 * H + 4 * hd, w, hd, TRUE, &kn, error,
+                        "%s.layers.%d.self_attn.k_norm.weight", pre, l))
+      goto fail;
+    if (kn != ly->qk_norm) {
+      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_MISSING,
+                   "layer %d has only one of q_norm and k_norm", l);
+      goto fail;
+    }
+  }
+  sw->embed = g_new0 (VkW, t->n_tables);
+  sw->lm_head = g_new0 (VkW, t->n_tables);
+  for (int j = 0; j < t->n_tables; j++) {
+    const QomniTensor *p[1] = { NULL };
+    if (names->embed) {
+      if (w)
+        GET (p[0], t->V, H, names->embed, j);
+      if (!weight_make (vk, &sw->embed[j], w, rdt, t->V, H, 1, "embedding", error, 7777 + 2 * j,
+                        p, 1))
+        goto fail;
+    }
+    if (names->head) {
+      if (w) {
+        if (names->tied && cfg->tie_word_embeddings && !qomni_weights_find (w, names->head))
+          p[0] = qomni_weights_find (w, names->tied);
+        else
+          GET (p[0], t->V, H, names->head, j);
+      }
+      if (!weight_make (vk, &sw->lm_head[j], w, rdt, t->V, H, 1, "lm_head", error, 7778 + 2 * j,
+                        p, 1))
+        goto fail;
+    }
+  }
+  sw->final_norm = qomni_vk_buffer_new (vk, sizeof (float) * H, QOMNI_VK_MEM_DEVICE,
+                                       "final norm", error);
+  if (!sw->final_norm
+      || !upload_vec (vk, sw->final_norm, 0, w, H, FALSE, NULL, error, "%s.norm.weight", pre))
+    goto fail;
+  for (int l = 0; l < sw->L; l++) {
+    const Layer *ly = &sw->layers[l];
+    const QomniVkBuffer *bs[] = { ly->qkv.buf, ly->o.buf, ly->router.buf, ly->gate_up.buf,
+                                  ly->down.buf, ly->sh_gate_up.buf, ly->sh_down.buf, ly->vec };
+    for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
+      sw->bytes += bs[i] ? bs[i]->alloc_size : 0;
+  }
+  for (int j = 0; j < sw->n_tables; j++)
+    sw->bytes += (sw->embed[j].buf ? sw->embed[j].buf->alloc_size : 0)
+                 + (sw->lm_head[j].buf ? sw->lm_head[j].buf->alloc_size : 0);
+  sw->bytes += sw->final_norm->alloc_size;
+  return sw;
+fail:
+  stack_weights_free (sw);
+  return NULL;
+}
+
 QomniVkDecoder *
 qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig *cfg,
                       const QomniVkStackNames *names, QomniDType rdt, int max_ctx,
                       int max_batch, GError **error)
 {
   QomniVkDecoder *t = g_new0 (QomniVkDecoder, 1);
-  const char *pre = names->prefix;
   t->vk = vk;
   t->cfg = *cfg;
   t->cfg.mlp_only_layers = g_memdup2 (cfg->mlp_only_layers,
@@ -248,113 +465,30 @@ qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
                  "the GPU kernels need head_dim ≤ 256 and widths that are multiples of 8");
     goto fail;
   }
-  t->layers = g_new0 (Layer, t->L);
+  /* the weights: one upload per store and stack on this device, whoever asks for it (N
+   * pipelines, or the branches of one); random weights are each decoder's own */
+  StackMake make = { .t = t, .w = w, .names = names, .rdt = rdt };
+  if (w) {
+    g_autofree char *key = g_strdup_printf (
+      "decoder stack: store %u, %s, embed %s, head %s (tied %s, %d), %d tables, L %d H %d V %d "
+      "E %d", qomni_weights_serial (w), names->prefix, names->embed ? names->embed : "-",
+      names->head ? names->head : "-", names->tied ? names->tied : "-",
+      cfg->tie_word_embeddings, t->n_tables, t->L, H, t->V, E);
+    t->sw = qomni_vk_shared_get (vk, key, stack_weights_make, &make, stack_weights_free, error);
+  } else {
+    t->sw = stack_weights_make (vk, &make, error);
+    t->sw_owned = TRUE;
+  }
+  if (!t->sw)
+    goto fail;
+  t->embed = t->sw->embed;
+  t->lm_head = t->sw->lm_head;
+  t->final_norm = t->sw->final_norm;
+  /* the Layer records are copied so the recording reads weights and this decoder's cache
+   * through one pointer */
+  t->layers = g_memdup2 (t->sw->layers, sizeof (Layer) * (gsize) t->L);
   for (int l = 0; l < t->L; l++) {
     Layer *ly = &t->layers[l];
-    const QomniTensor *p[3];
-    const QomniTensor **ex = NULL;
-    ly->moe = layer_is_moe (cfg, l);
-    if (w) {
-      GET (p[0], t->qd, H, "%s.layers.%d.self_attn.q_proj.weight", pre, l);
-      GET (p[1], t->kvd, H, "%s.layers.%d.self_attn.k_proj.weight", pre, l);
-      GET (p[2], t->kvd, H, "%s.layers.%d.self_attn.v_proj.weight", pre, l);
-    }
-    if (!weight_make (t, &ly->qkv, w, rdt, t->QKV, H, 1, "q/k/v", error, l * 8 + 1, p, 3))
-      goto fail;
-    if (w)
-      GET (p[0], H, t->qd, "%s.layers.%d.self_attn.o_proj.weight", pre, l);
-    if (!weight_make (t, &ly->o, w, rdt, H, t->qd, 1, "o_proj", error, l * 8 + 2, p, 1))
-      goto fail;
-    if (!ly->moe) {
-      /* dense SwiGLU: [gate; up] stacked as one expert */
-      if (w) {
-        GET (p[0], Id, H, "%s.layers.%d.mlp.gate_proj.weight", pre, l);
-        GET (p[1], Id, H, "%s.layers.%d.mlp.up_proj.weight", pre, l);
-      }
-      if (!weight_make (t, &ly->gate_up, w, rdt, 2 * Id, H, 1, "mlp gate/up", error, l * 8 + 4,
-                        p, 2))
-        goto fail;
-      if (w)
-        GET (p[0], H, Id, "%s.layers.%d.mlp.down_proj.weight", pre, l);
-      if (!weight_make (t, &ly->down, w, rdt, H, Id, 1, "mlp down", error, l * 8 + 5, p, 1))
-        goto fail;
-    } else {
-      if (w) {
-        GET (p[0], E, H, "%s.layers.%d.mlp.gate.weight", pre, l);
-        if (Is > 0)
-          GET (p[1], 1, H, "%s.layers.%d.mlp.shared_expert_gate.weight", pre, l);
-      }
-      /* the shared expert's gate rides as one more router row */
-      if (!weight_make (t, &ly->router, w, rdt, t->R, H, 1, "router", error, l * 8 + 3, p,
-                        1 + (Is > 0)))
-        goto fail;
-      ly->router.exact = TRUE;   /* fp16 rounding could flip a near tie in the top-k */
-      if (w) {
-        ex = g_new (const QomniTensor *, 2 * E);
-        for (int e = 0; e < E && w; e++) {
-          ex[2 * e] = qomni_weights_get (w, error, 2, (int64_t[]) { I, H },
-                                         "%s.layers.%d.mlp.experts.%d.gate_proj.weight", pre,
-                                         l, e);
-          ex[2 * e + 1] = ex[2 * e] ? qomni_weights_get (
-                              w, error, 2, (int64_t[]) { I, H },
-                              "%s.layers.%d.mlp.experts.%d.up_proj.weight", pre, l, e)
-                                    : NULL;
-          if (!ex[2 * e + 1]) {
-            g_free (ex);
-            goto fail;
-          }
-        }
-      }
-      gboolean ok = weight_make (t, &ly->gate_up, w, rdt, 2 * I, H, E, "experts gate/up", error,
-                                 l * 8 + 4, ex, 2 * E);
-      if (ok && w)
-        for (int e = 0; e < E; e++) {
-          ex[e] = qomni_weights_get (w, error, 2, (int64_t[]) { H, I },
-                                     "%s.layers.%d.mlp.experts.%d.down_proj.weight", pre, l, e);
-          if (!ex[e]) {
-            ok = FALSE;
-            break;
-          }
-        }
-      if (ok)
-        ok = weight_make (t, &ly->down, w, rdt, H, I, E, "experts down", error, l * 8 + 5, ex, E);
-      g_free (ex);
-      if (!ok)
-        goto fail;
-      if (Is > 0) {
-        if (w) {
-          GET (p[0], Is, H, "%s.layers.%d.mlp.shared_expert.gate_proj.weight", pre, l);
-          GET (p[1], Is, H, "%s.layers.%d.mlp.shared_expert.up_proj.weight", pre, l);
-        }
-        if (!weight_make (t, &ly->sh_gate_up, w, rdt, 2 * Is, H, 1, "shared expert gate/up",
-                          error, l * 8 + 6, p, 2))
-          goto fail;
-        if (w)
-          GET (p[0], H, Is, "%s.layers.%d.mlp.shared_expert.down_proj.weight", pre, l);
-        if (!weight_make (t, &ly->sh_down, w, rdt, H, Is, 1, "shared expert down", error,
-                          l * 8 + 7, p, 1))
-          goto fail;
-      }
-    }
-    ly->vec = qomni_vk_buffer_new (vk, sizeof (float) * (2 * H + 2 * hd), QOMNI_VK_MEM_DEVICE,
-                                   "norm gains", error);
-    if (!ly->vec)
-      goto fail;
-    gboolean kn = FALSE;
-    if (!upload_vec (vk, ly->vec, 0, w, H, FALSE, NULL, error,
-                     "%s.layers.%d.input_layernorm.weight", pre, l)
-        || !upload_vec (vk, ly->vec, 4 * H, w, H, FALSE, NULL, error,
-                        "%s.layers.%d.post_attention_layernorm.weight", pre, l)
-        || !upload_vec (vk, ly->vec, 8 * H, w, hd, TRUE, &ly->qk_norm, error,
-                        "%s.layers.%d.self_attn.q_norm.weight", pre, l)
-        || !upload_vec (vk, ly->vec, 8 * H + 4 * hd, w, hd, TRUE, &kn, error,
-                        "%s.layers.%d.self_attn.k_norm.weight", pre, l))
-      goto fail;
-    if (kn != ly->qk_norm) {
-      g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_MISSING,
-                   "layer %d has only one of q_norm and k_norm", l);
-      goto fail;
-    }
     ly->k_cache = qomni_vk_buffer_new (vk, sizeof (float) * (uint64_t) max_ctx * t->kvd,
                                        QOMNI_VK_MEM_DEVICE, "KV cache", error);
     ly->v_cache = ly->k_cache ? qomni_vk_buffer_new (vk, sizeof (float) * (uint64_t) max_ctx
@@ -364,34 +498,6 @@ qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
     if (!ly->v_cache)
       goto fail;
   }
-  t->embed = g_new0 (VkW, t->n_tables);
-  t->lm_head = g_new0 (VkW, t->n_tables);
-  for (int j = 0; j < t->n_tables; j++) {
-    const QomniTensor *p[1] = { NULL };
-    if (names->embed) {
-      if (w)
-        GET (p[0], t->V, H, names->embed, j);
-      if (!weight_make (t, &t->embed[j], w, rdt, t->V, H, 1, "embedding", error, 7777 + 2 * j,
-                        p, 1))
-        goto fail;
-    }
-    if (names->head) {
-      if (w) {
-        if (names->tied && cfg->tie_word_embeddings && !qomni_weights_find (w, names->head))
-          p[0] = qomni_weights_find (w, names->tied);
-        else
-          GET (p[0], t->V, H, names->head, j);
-      }
-      if (!weight_make (t, &t->lm_head[j], w, rdt, t->V, H, 1, "lm_head", error, 7778 + 2 * j,
-                        p, 1))
-        goto fail;
-    }
-  }
-  t->final_norm = qomni_vk_buffer_new (vk, sizeof (float) * H, QOMNI_VK_MEM_DEVICE,
-                                       "final norm", error);
-  if (!t->final_norm
-      || !upload_vec (vk, t->final_norm, 0, w, H, FALSE, NULL, error, "%s.norm.weight", pre))
-    goto fail;
 
   /* RoPE tables: the same float32 inv_freq and slot axes as decoder.c */
   const int half = hd / 2;
@@ -445,7 +551,12 @@ qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *w, const QomniTextConfig 
   t->out = t->step ? qomni_vk_buffer_new (vk, 4 * ((uint64_t) t->V + 4), QOMNI_VK_MEM_HOST,
                                           "results", error)
                    : NULL;
-  if (!t->out)
+  /* the replayed step's inputs, made here so that an instance's memory is fixed at
+   * creation (the shared-weights accounting counts on it) */
+  t->dstep = t->out ? qomni_vk_buffer_new (vk, 4 * (DSTEP_CS + 2 * (uint64_t) half),
+                                           QOMNI_VK_MEM_HOST, "replayed step inputs", error)
+                    : NULL;
+  if (!t->dstep)
     goto fail;
   return t;
 fail:
@@ -489,25 +600,18 @@ qomni_vk_decoder_free (QomniVkDecoder *t)
   replay_clear (t);
   qomni_vk_buffer_free (vk, t->dstep);
   for (int l = 0; t->layers && l < t->L; l++) {
-    Layer *ly = &t->layers[l];
-    QomniVkBuffer *bs[] = { ly->qkv.buf, ly->o.buf, ly->router.buf, ly->gate_up.buf,
-                            ly->down.buf, ly->sh_gate_up.buf, ly->sh_down.buf, ly->vec,
-                            ly->k_cache, ly->v_cache };
-    for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
-      qomni_vk_buffer_free (vk, bs[i]);
+    qomni_vk_buffer_free (vk, t->layers[l].k_cache);
+    qomni_vk_buffer_free (vk, t->layers[l].v_cache);
   }
-  for (int j = 0; t->embed && j < t->n_tables; j++) {
-    qomni_vk_buffer_free (vk, t->embed[j].buf);
-    qomni_vk_buffer_free (vk, t->lm_head[j].buf);
-  }
-  QomniVkBuffer *bs[] = { t->final_norm, t->x, t->xn, t->qkv, t->att, t->rlog, t->ids, t->tw,
-                          t->g, t->gs, t->y, t->logits_dev, t->step, t->out, t->apart,
-                          t->route, t->mpart };
+  if (t->sw_owned)
+    stack_weights_free (t->sw);
+  else
+    qomni_vk_shared_release (vk, t->sw);
+  QomniVkBuffer *bs[] = { t->x, t->xn, t->qkv, t->att, t->rlog, t->ids, t->tw, t->g, t->gs, t->y,
+                          t->logits_dev, t->step, t->out, t->apart, t->route, t->mpart };
   for (guint i = 0; i < G_N_ELEMENTS (bs); i++)
     qomni_vk_buffer_free (vk, bs[i]);
   g_free (t->layers);
-  g_free (t->embed);
-  g_free (t->lm_head);
   g_free (t->cfg.mlp_only_layers);
   g_free (t->inv_freq);
   g_free (t->slot_axis);
@@ -517,6 +621,7 @@ qomni_vk_decoder_free (QomniVkDecoder *t)
 int qomni_vk_decoder_n_past (const QomniVkDecoder *t) { return t->n_past; }
 void qomni_vk_decoder_reset (QomniVkDecoder *t) { t->n_past = 0; }
 int qomni_vk_decoder_hidden_size (const QomniVkDecoder *t) { return t->H; }
+uint64_t qomni_vk_decoder_weight_bytes (const QomniVkDecoder *t) { return t->sw->bytes; }
 QomniVkBuffer *qomni_vk_decoder_x (QomniVkDecoder *t) { return t->x; }
 
 void

@@ -6,7 +6,7 @@
  *   qomni_vk_thinker_decode (g, next, p, logits_or_NULL, &next, &error);          // per token
  *   qomni_vk_thinker_free (g);
  *
- * Weights are uploaded once (q/k/v stacked into one matrix, each layer's experts into
+ * Weights are uploaded once per store and device (q/k/v stacked into one matrix, each layer's experts into
  * [E, 2I, H] gate+up and [E, H, I] down, a dense MLP as one [2·Id, H] gate+up, a shared
  * expert's gate as one more router row); activations are planned for max_batch rows at
  * creation; the KV cache is max_ctx positions per layer in f32. One call records one
@@ -50,7 +50,11 @@ typedef struct {
 } QomniVkStackNames;
 
 /* (transfer full) weights NULL: random weights of random_dtype (f32 or bf16) made on the
- * GPU, for benchmarks of shapes no file exists for. vk is borrowed. */
+ * GPU, for benchmarks of shapes no file exists for; each such decoder has its own. From a
+ * store, the uploaded weights are shared: every decoder of the same store and names on one
+ * QomniVk (N streams, from any thread) uses one copy (qomni_vk_shared_get), freed with the
+ * last of them; each decoder has its own KV cache and activations, so decoders sharing
+ * weights run concurrently. vk is borrowed. */
 QomniVkDecoder *qomni_vk_decoder_new (QomniVk *vk, const QomniWeights *weights,
                                       const QomniTextConfig *config,
                                       const QomniVkStackNames *names, QomniDType random_dtype,
@@ -62,6 +66,9 @@ void qomni_vk_decoder_reset (QomniVkDecoder *d);
 void qomni_vk_decoder_truncate (QomniVkDecoder *d, int n_past);
 int qomni_vk_decoder_hidden_size (const QomniVkDecoder *d);
 int qomni_vk_decoder_vocab (const QomniVkDecoder *d);
+/* Device bytes of the stack's weights, shared or not (the rest of the decoder's memory is
+ * its own: KV cache, activations, step buffers). */
+uint64_t qomni_vk_decoder_weight_bytes (const QomniVkDecoder *d);
 /* Bytes of weights one decode step of the layers reads (attention, the chosen experts, the
  * shared expert, router or dense MLP), heads not included. */
 double qomni_vk_decoder_step_bytes (const QomniVkDecoder *d);

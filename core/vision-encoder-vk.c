@@ -17,8 +17,13 @@ typedef struct {
   QomniVkMat fc1, fc2;
 } Merger;
 
+/* The weights and shapes are loaded once per (device, store) into one of these and never
+ * changed after (qomni_vk_shared_get; random weights: each encoder its own); an encoder is
+ * a copy of it with its own scratch. */
 struct _QomniVkVisionEncoder {
   QomniVk *vk;
+  QomniVkVisionEncoder *loaded;  /* an encoder: the weights it copies */
+  gboolean owns_loaded;          /* random weights, not shared */
   int D, FF, OUT, nh, hd, L, patch_dim, n_deep;
   int deep_layer[8];
   QomniVkMat patch;          /* # HF: patch_embed.proj [D, C, T, P, P] as [D, C·T·P·P] */
@@ -62,10 +67,21 @@ merger_load (QomniVkVisionEncoder *enc, Merger *m, const QomniWeights *w, GArray
       goto fail;                                                                              \
   } G_STMT_END
 
-QomniVkVisionEncoder *
-qomni_vk_vision_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConfig *config,
-                             QomniDType rdt, GError **error)
+static void vision_unload (gpointer p);
+
+typedef struct {
+  const QomniWeights *w;
+  const QomniConfig *config;
+  QomniDType rdt;
+} VisionMake;
+
+/* (a QomniVkSharedMake) The weights on the device and the shapes, no scratch. */
+static gpointer
+vision_load (QomniVk *vk, gpointer data, GError **error)
 {
+  const QomniWeights *w = ((const VisionMake *) data)->w;
+  const QomniConfig *config = ((const VisionMake *) data)->config;
+  const QomniDType rdt = ((const VisionMake *) data)->rdt;
   const QomniVisionConfig *vc = &config->thinker.vision;
   QomniVkVisionEncoder *enc = g_new0 (QomniVkVisionEncoder, 1);
   GArray *vecs = g_array_new (FALSE, FALSE, sizeof (float));
@@ -154,8 +170,31 @@ qomni_vk_vision_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConf
 
 fail:
   g_array_free (vecs, TRUE);
-  qomni_vk_vision_encoder_free (enc);
+  vision_unload (enc);
   return NULL;
+}
+
+QomniVkVisionEncoder *
+qomni_vk_vision_encoder_new (QomniVk *vk, const QomniWeights *w, const QomniConfig *config,
+                             QomniDType rdt, GError **error)
+{
+  /* one upload per store (and upload dtype) on this device, whichever element asks */
+  VisionMake make = { w, config, rdt };
+  QomniVkVisionEncoder *loaded;
+  if (w) {
+    g_autofree char *key = g_strdup_printf ("vision encoder: store %u, %s",
+                                            qomni_weights_serial (w),
+                                            qomni_dtype_info (rdt)->name);
+    loaded = qomni_vk_shared_get (vk, key, vision_load, &make, vision_unload, error);
+  } else {
+    loaded = vision_load (vk, &make, error);
+  }
+  if (!loaded)
+    return NULL;
+  QomniVkVisionEncoder *enc = g_memdup2 (loaded, sizeof *enc);
+  enc->loaded = loaded;
+  enc->owns_loaded = w == NULL;
+  return enc;
 }
 
 static void
@@ -170,9 +209,11 @@ scratch_free (QomniVkVisionEncoder *enc)
   enc->cap = 0;
 }
 
-void
-qomni_vk_vision_encoder_free (QomniVkVisionEncoder *enc)
+/* Frees what vision_load made. */
+static void
+vision_unload (gpointer p)
 {
+  QomniVkVisionEncoder *enc = p;
   if (!enc)
     return;
   QomniVk *vk = enc->vk;
@@ -188,9 +229,22 @@ qomni_vk_vision_encoder_free (QomniVkVisionEncoder *enc)
     qomni_vk_mat_clear (vk, &ms[i]->fc2);
   }
   qomni_vk_buffer_free (vk, enc->vecs);
+  g_free (enc);
+}
+
+void
+qomni_vk_vision_encoder_free (QomniVkVisionEncoder *enc)
+{
+  if (!enc)
+    return;
+  QomniVk *vk = enc->vk;
   qomni_vk_buffer_free (vk, enc->in);
   qomni_vk_buffer_free (vk, enc->out);
   scratch_free (enc);
+  if (enc->owns_loaded)
+    vision_unload (enc->loaded);
+  else
+    qomni_vk_shared_release (vk, enc->loaded);
   g_free (enc);
 }
 

@@ -7,7 +7,9 @@
  * patch embedding (a matmul over the flattened patches, onto the positions), `depth`
  * blocks with attention inside each temporal slice and 2-D RoPE on q and k, the DeepStack
  * mergers after their blocks and the final merger. Scratch grows with the largest image
- * seen (or qomni_vk_vision_encoder_reserve).
+ * seen (or qomni_vk_vision_encoder_reserve). The weights are uploaded once per (device,
+ * weight store) and shared by every encoder made from them (qomni_vk_shared_get), each with
+ * its own scratch; random ones (weights NULL) are each encoder's own.
  */
 #pragma once
 

@@ -157,7 +157,10 @@ struct _QomniVk {
   VkPhysicalDeviceMemoryProperties memprops;
   uint32_t subgroup_size;
   uint64_t max_range;
-  uint64_t allocated;
+  uint64_t allocated;           /* atomic: buffers come and go from any thread */
+  GMutex shared_lock;          /* the shared objects; held while one is made */
+  GHashTable *shared_by_key;   /* key → SharedEntry (qomni_vk_shared_get) */
+  GHashTable *shared_by_obj;   /* object → the same entries */
   gboolean has_coopmat;
   gboolean mm_coopmat;         /* the MOE_*_CM pipelines may run (qomni_vk_has_coopmat) */
   gboolean has_float64;        /* shaderFloat64 enabled: SAMPLE_PICK may run */
@@ -170,6 +173,13 @@ struct _QomniVk {
   VkDebugUtilsMessengerEXT messenger;   /* with QOMNI_VULKAN_VALIDATION */
   gint validation_messages;
 };
+
+typedef struct {
+  char *key;
+  gpointer object;
+  GDestroyNotify free_fn;
+  int refs;
+} SharedEntry;
 
 struct _QomniVkCmd {
   QomniVk *vk;
@@ -599,6 +609,27 @@ qomni_vk_new_borrowed (VkInstance instance, VkPhysicalDevice phys, VkDevice devi
   return vk;
 }
 
+/* Objects still shared when the device goes are a leak of their users: say so, then free
+ * them while the device still exists. */
+static void
+shared_free_all (QomniVk *vk)
+{
+  if (!vk->shared_by_key)
+    return;
+  GHashTableIter it;
+  gpointer v;
+  g_hash_table_iter_init (&it, vk->shared_by_key);
+  while (g_hash_table_iter_next (&it, NULL, &v)) {
+    SharedEntry *e = v;
+    g_warning ("qomni_vk_free: \"%s\" is still held %d time(s)", e->key, e->refs);
+    e->free_fn (e->object);
+    g_free (e->key);
+    g_free (e);
+  }
+  g_clear_pointer (&vk->shared_by_key, g_hash_table_destroy);
+  g_clear_pointer (&vk->shared_by_obj, g_hash_table_destroy);
+}
+
 void
 qomni_vk_free (QomniVk *vk)
 {
@@ -606,6 +637,7 @@ qomni_vk_free (QomniVk *vk)
     return;
   if (vk->device) {
     vkDeviceWaitIdle (vk->device);
+    shared_free_all (vk);
     if (vk->staging)
       qomni_vk_buffer_free (vk, vk->staging);
     for (int i = 0; i < QOMNI_VK_PIPE_COUNT; i++) {
@@ -630,6 +662,7 @@ qomni_vk_free (QomniVk *vk)
     vkDestroyInstance (vk->instance, NULL);
   if (vk->queue || vk->device)
     g_mutex_clear (&vk->lock);
+  g_mutex_clear (&vk->shared_lock);
   g_free (vk);
 }
 
@@ -638,7 +671,72 @@ uint64_t qomni_vk_max_range (const QomniVk *vk) { return vk->max_range; }
 uint32_t qomni_vk_subgroup_size (const QomniVk *vk) { return vk->subgroup_size; }
 gboolean qomni_vk_has_coopmat (const QomniVk *vk) { return vk->mm_coopmat; }
 gboolean qomni_vk_has_float64 (const QomniVk *vk) { return vk->has_float64; }
-uint64_t qomni_vk_allocated (const QomniVk *vk) { return vk->allocated; }
+uint64_t
+qomni_vk_allocated (const QomniVk *vk)
+{
+  return __atomic_load_n (&vk->allocated, __ATOMIC_RELAXED);
+}
+
+gpointer
+qomni_vk_shared_get (QomniVk *vk, const char *key, QomniVkSharedMake make, gpointer data,
+                     GDestroyNotify free_fn, GError **error)
+{
+  g_mutex_lock (&vk->shared_lock);
+  if (!vk->shared_by_key) {
+    vk->shared_by_key = g_hash_table_new (g_str_hash, g_str_equal);
+    vk->shared_by_obj = g_hash_table_new (g_direct_hash, g_direct_equal);
+  }
+  SharedEntry *e = g_hash_table_lookup (vk->shared_by_key, key);
+  gpointer obj = NULL;
+  if (e) {
+    e->refs++;
+    obj = e->object;
+  } else if ((obj = make (vk, data, error))) {
+    /* made under the lock: a second thread asking for the same key waits for this one
+     * instead of uploading the same gigabytes again */
+    e = g_new0 (SharedEntry, 1);
+    e->key = g_strdup (key);
+    e->object = obj;
+    e->free_fn = free_fn;
+    e->refs = 1;
+    g_hash_table_insert (vk->shared_by_key, e->key, e);
+    g_hash_table_insert (vk->shared_by_obj, obj, e);
+  }
+  g_mutex_unlock (&vk->shared_lock);
+  return obj;
+}
+
+void
+qomni_vk_shared_release (QomniVk *vk, gpointer object)
+{
+  if (!object)
+    return;
+  g_mutex_lock (&vk->shared_lock);
+  SharedEntry *e = vk->shared_by_obj ? g_hash_table_lookup (vk->shared_by_obj, object) : NULL;
+  g_assert (e != NULL);   /* not from qomni_vk_shared_get, or released once too often */
+  if (--e->refs == 0) {
+    g_hash_table_remove (vk->shared_by_key, e->key);
+    g_hash_table_remove (vk->shared_by_obj, object);
+  } else {
+    e = NULL;
+  }
+  g_mutex_unlock (&vk->shared_lock);
+  if (e) {
+    /* the last user: no recording can reference the object any more */
+    e->free_fn (e->object);
+    g_free (e->key);
+    g_free (e);
+  }
+}
+
+guint
+qomni_vk_shared_count (QomniVk *vk)
+{
+  g_mutex_lock (&vk->shared_lock);
+  guint n = vk->shared_by_key ? g_hash_table_size (vk->shared_by_key) : 0;
+  g_mutex_unlock (&vk->shared_lock);
+  return n;
+}
 
 static int
 find_memtype (QomniVk *vk, uint32_t bits, VkMemoryPropertyFlags want, VkMemoryPropertyFlags avoid)
@@ -691,7 +789,7 @@ qomni_vk_buffer_new (QomniVk *vk, uint64_t size, QomniVkMem mem, const char *wha
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_DEVICE,
                  "cannot allocate %.1f MiB for %s on %s: %s (%.1f MiB already allocated)",
                  size / 1048576.0, what, vk->props.deviceName, vk_result_str (r),
-                 vk->allocated / 1048576.0);
+                 qomni_vk_allocated (vk) / 1048576.0);
     vkDestroyBuffer (vk->device, b->buffer, NULL);
     g_free (b);
     return NULL;
@@ -704,7 +802,7 @@ qomni_vk_buffer_new (QomniVk *vk, uint64_t size, QomniVkMem mem, const char *wha
     return NULL;
   }
   b->alloc_size = req.size;
-  vk->allocated += req.size;
+  __atomic_fetch_add (&vk->allocated, req.size, __ATOMIC_RELAXED);
   return b;
 }
 
@@ -718,7 +816,7 @@ qomni_vk_buffer_free (QomniVk *vk, QomniVkBuffer *b)
   vkDestroyBuffer (vk->device, b->buffer, NULL);
   if (b->memory) {
     vkFreeMemory (vk->device, b->memory, NULL);
-    vk->allocated -= b->alloc_size;
+    __atomic_fetch_sub (&vk->allocated, b->alloc_size, __ATOMIC_RELAXED);
   }
   g_free (b);
 }

@@ -203,6 +203,20 @@ gboolean qomni_vk_has_float64 (const QomniVk *vk);
 /* Bytes allocated on the device so far. */
 uint64_t qomni_vk_allocated (const QomniVk *vk);
 
+/* Objects shared by every user of one device, one per key: the uploaded weights of a model
+ * component, so that N decoders of one weight store hold one copy (thinker-vk.c).
+ * (transfer full) The object under key, or a new one from make (vk, data, error) when there
+ * is none; NULL with make's error. Each object got is given back with one
+ * qomni_vk_shared_release; the last one frees it with free_fn. Thread-safe. make runs under
+ * the registry's lock, so threads asking for one key at once make it once (and asks for
+ * other keys wait meanwhile); it must not ask for a shared object itself. */
+typedef gpointer (*QomniVkSharedMake) (QomniVk *vk, gpointer data, GError **error);
+gpointer qomni_vk_shared_get (QomniVk *vk, const char *key, QomniVkSharedMake make,
+                              gpointer data, GDestroyNotify free_fn, GError **error);
+void qomni_vk_shared_release (QomniVk *vk, gpointer object);
+/* How many shared objects the device holds now. */
+guint qomni_vk_shared_count (QomniVk *vk);
+
 /* (transfer full) QOMNI_ERROR_DEVICE when out of memory; the message names `what`. */
 QomniVkBuffer *qomni_vk_buffer_new (QomniVk *vk, uint64_t size, QomniVkMem mem,
                                     const char *what, GError **error);

@@ -20,6 +20,7 @@ struct _QomniWeights {
   GPtrArray *mappings;   /* GMappedFile* */
   GStringChunk *strings; /* names and file paths */
   GPtrArray *buffers;    /* memory the store owns (weights made in memory) */
+  guint serial;          /* qomni_weights_serial */
 };
 
 static void
@@ -37,7 +38,15 @@ qomni_weights_new_empty (const char *dir)
   w->mappings = g_ptr_array_new_with_free_func ((GDestroyNotify) g_mapped_file_unref);
   w->strings = g_string_chunk_new (4096);
   w->buffers = g_ptr_array_new_with_free_func (g_free);
+  static gint next_serial;
+  w->serial = (guint) g_atomic_int_add (&next_serial, 1) + 1;
   return w;
+}
+
+guint
+qomni_weights_serial (const QomniWeights *w)
+{
+  return w->serial;
 }
 
 void

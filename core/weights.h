@@ -29,6 +29,9 @@ void qomni_weights_free (QomniWeights *weights);
 /* The folder that holds the weights (for config.json and tokenizer files). */
 const char *qomni_weights_dir (const QomniWeights *weights);
 guint qomni_weights_count (const QomniWeights *weights);
+/* A number no other store of the process has had: names the store in caches that outlive
+ * it (a freed store's address may come back for another). */
+guint qomni_weights_serial (const QomniWeights *weights);
 /* (transfer none) NULL when absent. */
 const QomniTensor *qomni_weights_find (const QomniWeights *weights, const char *name);
 /* Like find, with the name built printf-style; NULL when absent. */

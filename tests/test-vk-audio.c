@@ -7,8 +7,9 @@
  * part of a chunk, exactly a chunk, one frame more, several windows, and more windows than
  * one pass of the layers takes (WINDOWS_PER_PASS in audio-encoder-vk.c), and for random
  * checkpoints with bf16 and Q8_0 matrices (Q8_0: NMSE ≤ 1e-3, the CPU quantizes activations
- * to int8). Bad input gives an error. Exit 77 without a
- * device. */
+ * to int8). A second encoder of the store shares the weights (it adds at least the
+ * tower's bytes less than one of another store) and gives the same rows bit for bit, also
+ * after the first is freed. Bad input gives an error. Exit 77 without a device. */
 #include "refs.h"
 #include "audio-encoder.h"
 #include "checkpoint.h"
@@ -36,6 +37,13 @@ report (const char *what, double e, double tol, const char *kind)
   gboolean ok = e <= tol;
   failures += !ok;
   printf ("%s %-40s %s %.2e (max %.0e)\n", ok ? "ok  " : "FAIL", what, kind, e, tol);
+}
+
+static void
+sum_tower_bytes (const QomniTensor *t, gpointer user)
+{
+  if (g_str_has_prefix (t->name, "thinker.audio_tower."))
+    *(uint64_t *) user += t->nbytes;
 }
 
 static void
@@ -125,6 +133,41 @@ main (void)
       qomni_audio_encoder_free (c);
       qomni_weights_free (rw);
     }
+  }
+
+  /* a second encoder of the same store shares the first's weights: it adds less than an
+   * encoder of another store (the same files opened again) by at least the store's
+   * thinker.audio_tower bytes, and encodes bit for bit as the first, also once the first
+   * is freed */
+  {
+    uint64_t tower = 0;
+    qomni_weights_foreach (fx.w, sum_tower_bytes, &tower);
+    QomniWeights *w2 = refs_open ("tiny-omni");
+    uint64_t m = qomni_vk_allocated (vk);
+    QomniAudioEncoder *same = qomni_audio_encoder_new_on (fx.w, fx.cfg, vk, &error);
+    g_assert_no_error (error);
+    const uint64_t g_same = qomni_vk_allocated (vk) - m;
+    m = qomni_vk_allocated (vk);
+    QomniAudioEncoder *other = qomni_audio_encoder_new_on (w2, fx.cfg, vk, &error);
+    g_assert_no_error (error);
+    const uint64_t g_other = qomni_vk_allocated (vk) - m;
+    g_autofree float *a = g_new (float, (gsize) A_REF * D);
+    g_autofree float *b = g_new (float, (gsize) A_REF * D);
+    g_autofree float *c = g_new (float, (gsize) A_REF * D);
+    g_assert_true (qomni_audio_encoder_encode (gpu, feat, T_REF, a, &error));
+    g_assert_true (qomni_audio_encoder_encode (same, feat, T_REF, b, &error));
+    qomni_audio_encoder_free (gpu);
+    g_assert_true (qomni_audio_encoder_encode (same, feat, T_REF, c, &error));
+    const size_t bytes = sizeof (float) * (size_t) A_REF * D;
+    const gboolean equal = memcmp (a, b, bytes) == 0 && memcmp (a, c, bytes) == 0;
+    const gboolean ok = g_other >= g_same + tower && equal;
+    printf ("%s a second encoder of the store: +%" G_GUINT64_FORMAT " B, of another store +%"
+            G_GUINT64_FORMAT " B (the tower: %" G_GUINT64_FORMAT " B); rows %s\n",
+            ok ? "ok  " : "FAIL", g_same, g_other, tower, equal ? "equal" : "differ");
+    failures += !ok;
+    gpu = same;
+    qomni_audio_encoder_free (other);
+    qomni_weights_free (w2);
   }
 
   /* bad input: no frames, a NaN, tracing (the stages stay on the GPU) */

@@ -10,6 +10,8 @@
  *   amplifies float32 rounding ~100× through the decoder blocks: the CPU itself is ~4.6e-3
  *   from the reference, and the GPU, summing in another order, is as far from both.
  * - The frame-by-frame stream 16/5 equals the chunked decode exactly.
+ * - A second decoder of the same store shares the weights: no device memory at creation,
+ *   the same samples bit for bit, still working after the first is freed.
  */
 #include "refs.h"
 #include "code2wav.h"
@@ -172,6 +174,33 @@ main (void)
     g_assert_no_error (error);
     g_assert_cmpint (n, ==, 3 * 1920 - 555);
     g_free (wav);
+  }
+
+  /* a second decoder of the same store shares the first's upload: it adds no device memory
+   * until it runs (its activations come with its first call), gives the first's samples
+   * bit for bit, and keeps working once the first is freed */
+  {
+    const uint64_t before = qomni_vk_allocated (vk);
+    QomniCode2Wav *gpu2 = qomni_code2wav_new_on (tiny.w, tiny.cfg, vk, &error);
+    g_assert_no_error (error);
+    const uint64_t added = qomni_vk_allocated (vk) - before;
+    float *wav1, *wav2, *wav3;
+    int n1, n2, n3;
+    g_assert_true (qomni_code2wav_decode (gpu, codes, 40, &wav1, &n1, &error));
+    g_assert_true (qomni_code2wav_decode (gpu2, codes, 40, &wav2, &n2, &error));
+    qomni_code2wav_free (gpu);
+    g_assert_true (qomni_code2wav_decode (gpu2, codes, 40, &wav3, &n3, &error));
+    const gboolean same = n1 == n2 && n1 == n3
+                          && memcmp (wav1, wav2, sizeof (float) * (size_t) n1) == 0
+                          && memcmp (wav1, wav3, sizeof (float) * (size_t) n1) == 0;
+    printf ("%s a second decoder: +%" G_GUINT64_FORMAT " B at creation (want 0), samples "
+            "%s the first's, before and after the first is freed\n",
+            added == 0 && same ? "ok  " : "FAIL", added, same ? "equal" : "differ from");
+    failures += added != 0 || !same;
+    g_free (wav1);
+    g_free (wav2);
+    g_free (wav3);
+    gpu = gpu2;
   }
 
   /* bad input: a clear error, nothing decoded */

@@ -7,8 +7,9 @@
  * within each) and an odd number of merge blocks, and for random checkpoints with bf16 and
  * Q8_0 matrices. Then the image prompt on the GPU thinker
  * with the GPU encoder's rows: vision.prefill_logits_last within 1e-4 (DeepStack added on
- * the GPU), and well away from it without DeepStack. Bad input gives an error. Exit 77
- * without a device. */
+ * the GPU), and well away from it without DeepStack. A second encoder of the store
+ * shares the weights (0 B at creation) and gives the same rows bit for bit, also after
+ * the first is freed. Bad input gives an error. Exit 77 without a device. */
 #include "refs.h"
 #include "checkpoint.h"
 #include "config.h"
@@ -39,6 +40,15 @@ report (const char *what, double e, double tol, const char *kind)
 static void
 trace_nop (const char *name, const float *data, const int64_t *shape, int ndim, gpointer user)
 {
+}
+
+static void
+sum_visual_bytes (const QomniTensor *t, gpointer user)
+{
+  /* the position table stays on the CPU (the caller interpolates it) */
+  if (g_str_has_prefix (t->name, "thinker.visual.")
+      && !g_str_equal (t->name, "thinker.visual.pos_embed.weight"))
+    *(uint64_t *) user += t->nbytes;
 }
 
 int
@@ -174,6 +184,41 @@ main (void)
             away > 100 * REL_TOL ? "ok  " : "FAIL", away, 100 * REL_TOL);
     failures += !(away > 100 * REL_TOL);
     qomni_thinker_free (t);
+  }
+
+  /* a second encoder of the same store shares the first's weights: 0 B at creation (its
+   * scratch comes with its first image), against at least the store's thinker.visual bytes
+   * but the CPU's position table for one of another store (the same files opened again); the same rows bit for bit,
+   * also once the first is freed */
+  {
+    uint64_t visual = 0;
+    qomni_weights_foreach (fx.w, sum_visual_bytes, &visual);
+    QomniWeights *w2 = refs_open ("tiny-omni");
+    uint64_t m = qomni_vk_allocated (vk);
+    QomniVisionEncoder *same = qomni_vision_encoder_new_on (fx.w, fx.cfg, vk, &error);
+    g_assert_no_error (error);
+    const uint64_t g_same = qomni_vk_allocated (vk) - m;
+    m = qomni_vk_allocated (vk);
+    QomniVisionEncoder *other = qomni_vision_encoder_new_on (w2, fx.cfg, vk, &error);
+    g_assert_no_error (error);
+    const uint64_t g_other = qomni_vk_allocated (vk) - m;
+    const size_t ne = (size_t) n_tok * D, nd = (size_t) K * n_tok * D;
+    g_autofree float *a = g_new (float, ne + nd), *b = g_new (float, ne + nd);
+    g_autofree float *c = g_new (float, ne + nd);
+    g_assert_true (qomni_vision_encoder_encode (gpu, pv, grid, a, a + ne, &error));
+    g_assert_true (qomni_vision_encoder_encode (same, pv, grid, b, b + ne, &error));
+    qomni_vision_encoder_free (gpu);
+    g_assert_true (qomni_vision_encoder_encode (same, pv, grid, c, c + ne, &error));
+    const size_t bytes = sizeof (float) * (ne + nd);
+    const gboolean equal = memcmp (a, b, bytes) == 0 && memcmp (a, c, bytes) == 0;
+    const gboolean ok = g_same == 0 && g_other >= visual && equal;
+    printf ("%s a second encoder of the store: +%" G_GUINT64_FORMAT " B (want 0), of another "
+            "store +%" G_GUINT64_FORMAT " B (the tower: %" G_GUINT64_FORMAT " B); rows %s\n",
+            ok ? "ok  " : "FAIL", g_same, g_other, visual, equal ? "equal" : "differ");
+    failures += !ok;
+    gpu = same;
+    qomni_vision_encoder_free (other);
+    qomni_weights_free (w2);
   }
 
   /* bad input: an odd grid, a NaN, tracing (the stages stay on the GPU) */
