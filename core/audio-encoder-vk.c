@@ -1,5 +1,6 @@
 /* qomni — the AuT audio encoder on the Vulkan device (see audio-encoder-vk.h). */
 #include "audio-encoder-vk.h"
+#include "audio-encoder.h"
 #include "encoder-vk.h"
 #include "error.h"
 #include "ops-cpu.h"
@@ -147,15 +148,8 @@ audio_load (QomniVk *vk, gpointer data, GError **error)
   enc->L = ac->encoder_layers;
   enc->nh = ac->encoder_attention_heads;
   enc->chunk = 2 * ac->n_window;
-  if (enc->M <= 0 || enc->C <= 0 || enc->FF <= 0 || enc->OUT <= 0 || enc->L < 0
-      || enc->nh <= 0 || enc->D < 4 || enc->D % enc->nh != 0 || enc->D % 2 != 0
-      || ac->n_window <= 0 || ac->n_window_infer < enc->chunk) {
-    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "audio_config: unsupported sizes (num_mel_bins %d, downsample_hidden_size %d, "
-                 "d_model %d, encoder_attention_heads %d, n_window %d, n_window_infer %d)",
-                 enc->M, enc->C, enc->D, enc->nh, ac->n_window, ac->n_window_infer);
+  if (!qomni_audio_config_check (ac, error))
     goto fail;
-  }
   enc->hd = enc->D / enc->nh;
   if (enc->hd % 4 != 0 || enc->hd > 256) {
     g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,

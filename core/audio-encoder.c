@@ -113,6 +113,23 @@ load_conv (Conv *cv, const QomniWeights *w, int index, int co, int ci, GError **
   return TRUE;
 }
 
+gboolean
+qomni_audio_config_check (const QomniAudioConfig *ac, GError **error)
+{
+  if (ac->num_mel_bins <= 0 || ac->downsample_hidden_size <= 0 || ac->encoder_ffn_dim <= 0
+      || ac->output_dim <= 0 || ac->encoder_layers < 0 || ac->encoder_attention_heads <= 0
+      || ac->d_model < 4 || ac->d_model % ac->encoder_attention_heads != 0
+      || ac->d_model % 2 != 0 || ac->n_window <= 0 || ac->n_window_infer < 2 * ac->n_window) {
+    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
+                 "audio_config: unsupported sizes (num_mel_bins %d, downsample_hidden_size %d, "
+                 "d_model %d, encoder_attention_heads %d, n_window %d, n_window_infer %d)",
+                 ac->num_mel_bins, ac->downsample_hidden_size, ac->d_model,
+                 ac->encoder_attention_heads, ac->n_window, ac->n_window_infer);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 QomniAudioEncoder *
 qomni_audio_encoder_new (const QomniWeights *w, const QomniConfig *config, GError **error)
 {
@@ -126,15 +143,8 @@ qomni_audio_encoder_new (const QomniWeights *w, const QomniConfig *config, GErro
   enc->L = ac->encoder_layers;
   enc->nh = ac->encoder_attention_heads;
   enc->chunk = 2 * ac->n_window;
-  if (enc->M <= 0 || enc->C <= 0 || enc->FF <= 0 || enc->OUT <= 0 || enc->L < 0
-      || enc->nh <= 0 || enc->D < 4 || enc->D % enc->nh != 0 || enc->D % 2 != 0
-      || ac->n_window <= 0 || ac->n_window_infer < enc->chunk) {
-    g_set_error (error, QOMNI_ERROR, QOMNI_ERROR_UNSUPPORTED,
-                 "audio_config: unsupported sizes (num_mel_bins %d, downsample_hidden_size %d, "
-                 "d_model %d, encoder_attention_heads %d, n_window %d, n_window_infer %d)",
-                 enc->M, enc->C, enc->D, enc->nh, ac->n_window, ac->n_window_infer);
+  if (!qomni_audio_config_check (ac, error))
     goto fail;
-  }
   enc->hd = enc->D / enc->nh;
   enc->ratio = ac->n_window_infer / enc->chunk;
   enc->F1 = half_up (enc->M);

@@ -31,6 +31,9 @@ typedef struct _QomniAudioEncoder QomniAudioEncoder;
 
 typedef struct _QomniVk QomniVk;
 
+/* The sizes both encoders (CPU and Vulkan) support; QOMNI_ERROR_UNSUPPORTED naming them
+ * otherwise. */
+gboolean qomni_audio_config_check (const QomniAudioConfig *audio, GError **error);
 /* (transfer full) Reads thinker.audio_tower.* with shape checks against
  * config->thinker.audio. */
 QomniAudioEncoder *qomni_audio_encoder_new (const QomniWeights *weights,
