@@ -839,8 +839,11 @@ test_eltwise (QomniVkPipe pipe, int n)
   char name[96];
   snprintf (name, sizeof name, "%s n=%d", qomni_vk_pipe_name (pipe), n);
   /* the GPU's tanh and erf are not the C library's: a few float32 ulps per element, which
-   * a single element (n = 1) shows undiluted (NVIDIA: 1.03e-9 on GELU-tanh) */
-  report (name, nmse (res, ref, n), 1e-8, g);
+   * a single element (n = 1) shows undiluted (NVIDIA: 1.03e-9 on GELU-tanh); the other
+   * ops keep 1e-9 */
+  const gboolean transcendental = pipe == QOMNI_VK_PIPE_GELU || pipe == QOMNI_VK_PIPE_GELU_TANH
+                                  || pipe == QOMNI_VK_PIPE_SILU_MUL;
+  report (name, nmse (res, ref, n), transcendental ? 1e-8 : 1e-9, g);
   qomni_vk_buffer_free (vk, bx);
   qomni_vk_buffer_free (vk, by);
 }
